@@ -1,0 +1,556 @@
+//! A sale: what a shop hands us ([`SaleInput`]) and the validated create body for Growi's
+//! `POST /affiliate_sales` ([`Sale`]).
+//!
+//! This module is the one definition of a valid sale, used by the browser tracker before it
+//! stores or sends anything and by the proxy before it queues anything. Field names are Growi's
+//! own snake_case names. [`SaleInput::validate`] reports every problem at once, and knows who is
+//! asking ([`Origin`]): `commission`, `due_at` and `status` are the merchant's server-side
+//! decisions and are refused from a browser.
+
+use crate::attribution::{is_valid_tag, Referral};
+use crate::issue::Issue;
+use crate::money::{self, MAX_AMOUNT};
+use crate::time;
+use crate::value::{read_object, suggest, Loose};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Every field a sale input may carry. `status` is not a Growi create field; it is listed so that
+/// it gets a precise refusal rather than "unknown field".
+pub const SALE_FIELDS: &[&str] = &[
+    "order_id",
+    "total",
+    "subtotal",
+    "currency",
+    "campaign_affiliate_id",
+    "growi_user_id",
+    "growi_campaign_id",
+    "occurred_at",
+    "due_at",
+    "customer_email",
+    "customer_name",
+    "visitor_uid",
+    "sale_type",
+    "commission",
+    "status",
+];
+
+/// Fields that travel with a sale to the proxy but are not Growi's: validation skips them and
+/// [`Sale`] does not carry them. `order_token` is the merchant backend's signature over the order
+/// (see the proxy's trust policy).
+pub const TRANSPORT_FIELDS: &[&str] = &["order_token"];
+
+/// Names people commonly use for a field, and the field they mean.
+const ALIASES: &[(&str, &str)] = &[
+    ("amount", "total"),
+    ("value", "total"),
+    ("revenue", "total"),
+    ("price", "total"),
+    ("email", "customer_email"),
+    ("name", "customer_name"),
+    ("ref", "campaign_affiliate_id"),
+    ("tag", "campaign_affiliate_id"),
+    ("affiliate", "campaign_affiliate_id"),
+    ("affiliate_tag", "campaign_affiliate_id"),
+    ("visitor_id", "visitor_uid"),
+    ("order", "order_id"),
+    ("id", "order_id"),
+];
+
+/// Longest `order_id`, `customer_name`, `customer_email`, `visitor_uid` we accept.
+pub const MAX_TEXT: usize = 255;
+
+/// Who hands us a sale: a browser is not trusted with the merchant's decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A page: `trackSale`, `POST /sales`, the pixel.
+    Browser,
+    /// The merchant's own server code, or the proxy's admin API.
+    Server,
+}
+
+/// A sale as handed to us, each field still unchecked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SaleInput {
+    fields: Vec<(String, Loose)>,
+}
+
+impl<'de> Deserialize<'de> for SaleInput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(SaleInput {
+            fields: read_object(d, "a sale")?,
+        })
+    }
+}
+
+/// `one_time` or `subscription`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleType {
+    OneTime,
+    Subscription,
+}
+
+/// A validated create body for `POST /affiliate_sales`. Serializes to exactly what Growi takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sale {
+    pub order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtotal: Option<u64>,
+    /// Lower case ISO 4217.
+    pub currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_affiliate_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growi_user_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growi_campaign_id: Option<u64>,
+    /// UTC, `2025-09-30T23:55:29.000Z`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor_uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_type: Option<SaleType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission: Option<u64>,
+}
+
+impl Sale {
+    /// The sale's attribution.
+    pub fn referral(&self) -> Option<Referral> {
+        match (
+            &self.campaign_affiliate_id,
+            self.growi_user_id,
+            self.growi_campaign_id,
+        ) {
+            (Some(tag), _, _) => Some(Referral::Tag(tag.clone())),
+            (None, Some(user_id), Some(campaign_id)) => Some(Referral::Growi {
+                user_id,
+                campaign_id,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Why a sale input is not a sale.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaleError {
+    /// One or more fields break a rule: every one is listed.
+    #[error("invalid sale: {}", crate::issue::summarize(.0))]
+    Invalid(Vec<Issue>),
+    /// Every field is fine but there is no attribution: Growi cannot take it.
+    #[error("the sale has no attribution (campaign_affiliate_id, or growi_user_id and growi_campaign_id)")]
+    Unattributed,
+}
+
+impl SaleError {
+    /// The issues, with `Unattributed` as one issue on `campaign_affiliate_id`.
+    pub fn issues(&self) -> Vec<Issue> {
+        match self {
+            SaleError::Invalid(issues) => issues.clone(),
+            SaleError::Unattributed => vec![Issue::new(
+                "campaign_affiliate_id",
+                "attribution is required: campaign_affiliate_id, or both growi_user_id and growi_campaign_id",
+            )],
+        }
+    }
+}
+
+impl SaleInput {
+    /// An empty input, to fill with [`SaleInput::set`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads a query string's pairs (the pixel). Digit-only values of number fields become
+    /// numbers, since a URL has no types.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut input = SaleInput::new();
+        for (k, v) in pairs {
+            let (k, v) = (k.into(), v.into());
+            let numeric = matches!(
+                k.as_str(),
+                "total" | "subtotal" | "growi_user_id" | "growi_campaign_id" | "commission"
+            );
+            let value = match v.parse::<u64>() {
+                Ok(n) if numeric && !v.starts_with('+') => Loose::Int(i128::from(n)),
+                _ => Loose::Str(v),
+            };
+            input.set(&k, value);
+        }
+        input
+    }
+
+    /// Sets a field (replacing an earlier value of the same name).
+    pub fn set(&mut self, name: &str, value: Loose) {
+        self.fields.retain(|(k, _)| k != name);
+        self.fields.push((name.to_owned(), value));
+    }
+
+    /// The value of a field, if present and not `null`.
+    pub fn get(&self, name: &str) -> Option<&Loose> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .filter(|v| **v != Loose::Null)
+    }
+
+    /// Whether the input names any attribution field itself.
+    pub fn has_attribution(&self) -> bool {
+        ["campaign_affiliate_id", "growi_user_id", "growi_campaign_id"]
+            .iter()
+            .any(|f| self.get(f).is_some())
+    }
+
+    /// Fills in attribution and visitor uid that the caller did not give: the stored attribution
+    /// of the browser, or the proxy's cookies. What the caller gave always wins.
+    pub fn fill_in(&mut self, referral: Option<&Referral>, visitor_uid: Option<&str>) {
+        if let (false, Some(r)) = (self.has_attribution(), referral) {
+            match r {
+                Referral::Tag(tag) => self.set("campaign_affiliate_id", Loose::Str(tag.clone())),
+                Referral::Growi {
+                    user_id,
+                    campaign_id,
+                } => {
+                    self.set("growi_user_id", Loose::Int(i128::from(*user_id)));
+                    self.set("growi_campaign_id", Loose::Int(i128::from(*campaign_id)));
+                }
+            }
+        }
+        if let (None, Some(uid)) = (self.get("visitor_uid"), visitor_uid) {
+            self.set("visitor_uid", Loose::Str(uid.to_owned()));
+        }
+    }
+
+    /// The signed order token, if the page passed one (a string).
+    pub fn order_token(&self) -> Option<&str> {
+        match self.get("order_token")? {
+            Loose::Str(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The `order_id` as given, for a duplicate check before validation (trimmed; numbers
+    /// as their decimal text).
+    pub fn order_id(&self) -> Option<String> {
+        match self.get("order_id")? {
+            Loose::Str(s) => Some(s.trim().to_owned()),
+            Loose::Int(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Checks every rule and builds the create body, or lists every problem.
+    pub fn validate(&self, origin: Origin) -> Result<Sale, SaleError> {
+        let mut v = Checker::default();
+        for (name, _) in &self.fields {
+            if !SALE_FIELDS.contains(&name.as_str()) && !TRANSPORT_FIELDS.contains(&name.as_str()) {
+                v.unknown(name, SALE_FIELDS, ALIASES);
+            }
+        }
+        let order_id = v.order_id(self.get("order_id"));
+        let total = v.amount("total", self.get("total"));
+        let subtotal = v.amount("subtotal", self.get("subtotal"));
+        if self.get("total").is_none() && self.get("subtotal").is_none() {
+            v.push("total", "total or subtotal is required (an integer in minor units, e.g. 12999 for 129.99 usd)");
+        }
+        let currency = v.currency(self.get("currency"));
+        let tag = v.text("campaign_affiliate_id", self.get("campaign_affiliate_id"), 64);
+        if let Some(t) = &tag {
+            if !is_valid_tag(t) {
+                v.push("campaign_affiliate_id", "must be 1-64 letters, digits, '_', '.' or '-'");
+            }
+        }
+        let user_id = v.growi_id("growi_user_id", self.get("growi_user_id"));
+        let campaign_id = v.growi_id("growi_campaign_id", self.get("growi_campaign_id"));
+        let (has_user, has_campaign) = (
+            self.get("growi_user_id").is_some(),
+            self.get("growi_campaign_id").is_some(),
+        );
+        if has_user != has_campaign {
+            let missing = if has_user { "growi_campaign_id" } else { "growi_user_id" };
+            let given = if has_user { "growi_user_id" } else { "growi_campaign_id" };
+            v.push(missing, format!("is required together with {given}"));
+        }
+        if self.get("campaign_affiliate_id").is_some() && (has_user || has_campaign) {
+            v.push(
+                "campaign_affiliate_id",
+                "give either campaign_affiliate_id or growi_user_id with growi_campaign_id, not both",
+            );
+        }
+        let occurred_at = v.timestamp("occurred_at", self.get("occurred_at"));
+        let due_at = v.server_only(origin, "due_at", self.get("due_at"), |v, x| {
+            v.timestamp("due_at", Some(x))
+        });
+        let customer_email = v.email(self.get("customer_email"));
+        let customer_name = v.text("customer_name", self.get("customer_name"), MAX_TEXT);
+        let visitor_uid = v.text("visitor_uid", self.get("visitor_uid"), 128);
+        let sale_type = match self.get("sale_type") {
+            None => None,
+            Some(Loose::Str(s)) if s == "one_time" => Some(SaleType::OneTime),
+            Some(Loose::Str(s)) if s == "subscription" => Some(SaleType::Subscription),
+            Some(_) => {
+                v.push("sale_type", "must be \"one_time\" or \"subscription\"");
+                None
+            }
+        };
+        let commission = v.server_only(origin, "commission", self.get("commission"), |v, x| {
+            v.amount("commission", Some(x))
+        });
+        if self.get("status").is_some() {
+            v.push(
+                "status",
+                match origin {
+                    Origin::Browser => "is the merchant's server-side decision and cannot be sent from a browser; set it through the proxy's admin API",
+                    Origin::Server => "is not part of a new sale (every new sale is unpaid); change it with an update",
+                },
+            );
+        }
+        if !v.issues.is_empty() {
+            return Err(SaleError::Invalid(v.issues));
+        }
+        let (Some(order_id), Some(currency)) = (order_id, currency) else {
+            return Err(SaleError::Invalid(v.issues));
+        };
+        let complete_pair = user_id.is_some() && campaign_id.is_some();
+        if tag.is_none() && !complete_pair {
+            return Err(SaleError::Unattributed);
+        }
+        Ok(Sale {
+            order_id,
+            total,
+            subtotal,
+            currency,
+            campaign_affiliate_id: tag,
+            growi_user_id: user_id,
+            growi_campaign_id: campaign_id,
+            occurred_at: occurred_at.map(time::format_utc),
+            due_at: due_at.flatten().map(time::format_utc),
+            customer_email,
+            customer_name,
+            visitor_uid,
+            sale_type,
+            commission: commission.flatten(),
+        })
+    }
+}
+
+/// Collects issues while each rule converts its field.
+#[derive(Default)]
+pub(crate) struct Checker {
+    pub(crate) issues: Vec<Issue>,
+}
+
+impl Checker {
+    pub(crate) fn push(&mut self, field: &str, message: impl Into<String>) {
+        self.issues.push(Issue::new(field, message));
+    }
+
+    pub(crate) fn unknown(&mut self, name: &str, known: &[&'static str], aliases: &[(&str, &str)]) {
+        let hint = aliases
+            .iter()
+            .find(|(a, _)| a.eq_ignore_ascii_case(name))
+            .map(|(_, k)| *k)
+            .or_else(|| suggest(name, known));
+        let message = match hint {
+            Some(k) => format!("is not a field of a sale; did you mean {k}?"),
+            None => "is not a field of a sale".to_owned(),
+        };
+        self.push(name, message);
+    }
+
+    fn wrong_type(&mut self, field: &str, wanted: &str, got: &Loose) {
+        self.push(field, format!("must be {wanted}, not {}", got.kind()));
+    }
+
+    fn order_id(&mut self, value: Option<&Loose>) -> Option<String> {
+        let text = match value {
+            None => {
+                self.push("order_id", "is required");
+                return None;
+            }
+            Some(Loose::Int(n)) if *n >= 0 => n.to_string(),
+            Some(Loose::Str(s)) => s.trim().to_owned(),
+            Some(other) => {
+                self.wrong_type("order_id", "a string", other);
+                return None;
+            }
+        };
+        if text.is_empty() {
+            self.push("order_id", "must not be empty");
+            return None;
+        }
+        if text.chars().count() > MAX_TEXT {
+            self.push("order_id", "must be at most 255 characters");
+            return None;
+        }
+        if text.chars().any(char::is_control) {
+            self.push("order_id", "must contain printable characters only");
+            return None;
+        }
+        Some(text)
+    }
+
+    pub(crate) fn amount(&mut self, field: &str, value: Option<&Loose>) -> Option<u64> {
+        match value? {
+            Loose::Int(n) if *n < 0 => self.push(field, "must not be negative"),
+            Loose::Int(n) if *n > i128::from(MAX_AMOUNT) => {
+                self.push(field, "must be at most 2^53-1 (9007199254740991)")
+            }
+            Loose::Int(n) => return u64::try_from(*n).ok(),
+            Loose::Float(_) => self.push(
+                field,
+                "must be an integer in minor units (cents): 129.99 usd is 12999; toMinorUnits(\"129.99\", \"usd\") converts exactly",
+            ),
+            Loose::Str(_) => self.push(
+                field,
+                "must be a number in minor units, not a string (toMinorUnits converts \"129.99\")",
+            ),
+            other => self.wrong_type(field, "an integer in minor units", other),
+        }
+        None
+    }
+
+    pub(crate) fn currency(&mut self, value: Option<&Loose>) -> Option<String> {
+        match value {
+            None => self.push("currency", "is required (an ISO 4217 code such as \"usd\")"),
+            Some(Loose::Str(s)) => {
+                let code = s.trim();
+                if money::exponent(code).is_some() {
+                    return Some(code.to_ascii_lowercase());
+                }
+                self.push(
+                    "currency",
+                    format!("{code:?} is not an active ISO 4217 currency code"),
+                );
+            }
+            Some(other) => self.wrong_type("currency", "a string", other),
+        }
+        None
+    }
+
+    pub(crate) fn text(&mut self, field: &str, value: Option<&Loose>, max: usize) -> Option<String> {
+        match value? {
+            Loose::Str(s) => {
+                let t = s.trim();
+                if t.is_empty() {
+                    self.push(field, "must not be empty (leave it out instead)");
+                } else if t.chars().count() > max {
+                    self.push(field, format!("must be at most {max} characters"));
+                } else if t.chars().any(char::is_control) {
+                    self.push(field, "must contain printable characters only");
+                } else {
+                    return Some(t.to_owned());
+                }
+            }
+            other => self.wrong_type(field, "a string", other),
+        }
+        None
+    }
+
+    fn growi_id(&mut self, field: &str, value: Option<&Loose>) -> Option<u64> {
+        match value? {
+            Loose::Int(n) if *n > 0 && *n <= i128::from(MAX_AMOUNT) => u64::try_from(*n).ok(),
+            Loose::Str(s) => match s.trim().parse::<u64>() {
+                Ok(n) if n > 0 && n <= MAX_AMOUNT && !s.trim().starts_with('+') => Some(n),
+                _ => {
+                    self.push(field, "must be a positive integer");
+                    None
+                }
+            },
+            _ => {
+                self.push(field, "must be a positive integer");
+                None
+            }
+        }
+    }
+
+    pub(crate) fn timestamp(&mut self, field: &str, value: Option<&Loose>) -> Option<i64> {
+        match value? {
+            Loose::Str(s) => match time::parse_rfc3339(s) {
+                Some(ms) => return Some(ms),
+                None => self.push(
+                    field,
+                    "must be an RFC 3339 date-time with a time zone, e.g. \"2025-09-30T23:55:29Z\"",
+                ),
+            },
+            other => self.wrong_type(field, "an RFC 3339 date-time string", other),
+        }
+        None
+    }
+
+    pub(crate) fn email(&mut self, value: Option<&Loose>) -> Option<String> {
+        let text = self.text("customer_email", value, MAX_TEXT)?;
+        if is_valid_email(&text) {
+            Some(text)
+        } else {
+            self.push("customer_email", "is not a valid email address");
+            None
+        }
+    }
+
+    fn server_only<T>(
+        &mut self,
+        origin: Origin,
+        field: &str,
+        value: Option<&Loose>,
+        check: impl FnOnce(&mut Self, &Loose) -> Option<T>,
+    ) -> Option<Option<T>> {
+        let value = value?;
+        match origin {
+            Origin::Browser => {
+                self.push(
+                    field,
+                    "is the merchant's server-side decision and cannot be sent from a browser (the proxy can set it)",
+                );
+                None
+            }
+            Origin::Server => Some(check(self, value)),
+        }
+    }
+}
+
+/// A syntactic check: `local@domain.tld`, no spaces, sensible lengths and labels.
+pub fn is_valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().count() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()));
+    local_ok && domain_ok
+}
