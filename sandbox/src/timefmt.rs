@@ -64,7 +64,9 @@ pub fn parse_iso(s: &str) -> Option<Timestamp> {
         return Offset::UTC.to_timestamp(dt).ok();
     }
     if let Ok(d) = s.parse::<Date>() {
-        return Offset::UTC.to_timestamp(d.to_datetime(jiff::civil::Time::midnight())).ok();
+        return Offset::UTC
+            .to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+            .ok();
     }
     None
 }
