@@ -96,14 +96,21 @@ fn parse_id(s: &str) -> Option<u64> {
     if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse().ok().filter(|n| *n > 0 && *n <= crate::money::MAX_AMOUNT)
+    s.parse()
+        .ok()
+        .filter(|n| *n > 0 && *n <= crate::money::MAX_AMOUNT)
 }
 
 /// Finds the referral in decoded query pairs. The Growi pair wins over a tag; among tag
 /// parameters, the first in `params` order that holds a valid tag wins.
 pub fn capture<S: AsRef<str>>(pairs: &[(String, String)], params: &[S]) -> Captured {
     let mut out = Captured::default();
-    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let note = |out: &mut Captured, name: &str| {
         if !out.present.iter().any(|p| p == name) {
             out.present.push(name.to_owned());
@@ -171,7 +178,8 @@ impl Attribution {
 
     /// When it expires, for the cookie's `Expires`.
     pub fn expires_at(&self, window_days: u32) -> UnixMillis {
-        self.captured_at.saturating_add(i64::from(window_days) * DAY_MS)
+        self.captured_at
+            .saturating_add(i64::from(window_days) * DAY_MS)
     }
 
     /// The compact, cookie-safe form: `1~l~<ms>~t~<tag>` or `1~f~<ms>~g~<user>~<campaign>`.
@@ -308,7 +316,10 @@ mod tests {
 
     #[test]
     fn growi_pair_wins_and_half_pairs_are_rejected() {
-        let c = capture(&pairs("ref=a&growi_user_id=42&growi_campaign_id=7"), DEFAULT_PARAMS);
+        let c = capture(
+            &pairs("ref=a&growi_user_id=42&growi_campaign_id=7"),
+            DEFAULT_PARAMS,
+        );
         assert_eq!(
             c.referral,
             Some(Referral::Growi {
@@ -319,7 +330,10 @@ mod tests {
         let c = capture(&pairs("growi_user_id=42"), DEFAULT_PARAMS);
         assert_eq!(c.referral, None);
         assert_eq!(c.rejected.len(), 1);
-        let c = capture(&pairs("growi_user_id=-4&growi_campaign_id=7"), DEFAULT_PARAMS);
+        let c = capture(
+            &pairs("growi_user_id=-4&growi_campaign_id=7"),
+            DEFAULT_PARAMS,
+        );
         assert_eq!(c.referral, None);
         assert_eq!(c.rejected[0].param, "growi_user_id");
     }
@@ -388,9 +402,18 @@ mod tests {
         let replaced = apply(Some(old.clone()), new.clone(), Model::LastClick, day, 30);
         assert_eq!(replaced.map(|a| a.referral), new.clone());
         // Past the window, even first click takes the new one.
-        let after = apply(Some(old.clone()), new.clone(), Model::FirstClick, 31 * day, 30);
+        let after = apply(
+            Some(old.clone()),
+            new.clone(),
+            Model::FirstClick,
+            31 * day,
+            30,
+        );
         assert_eq!(after.map(|a| a.referral), new);
-        assert_eq!(apply(Some(old.clone()), None, Model::LastClick, 31 * day, 30), None);
+        assert_eq!(
+            apply(Some(old.clone()), None, Model::LastClick, 31 * day, 30),
+            None
+        );
         assert_eq!(
             apply(Some(old.clone()), None, Model::LastClick, 30 * day, 30),
             Some(old)

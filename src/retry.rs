@@ -37,7 +37,11 @@ impl Backoff {
             .saturating_mul(1u64 << attempt.min(40))
             .min(self.cap_ms);
         let half = step / 2;
-        let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
+        let jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         half + ((step - half) as f64 * jitter) as u64
     }
 }
@@ -62,14 +66,14 @@ pub fn classify(status: u16) -> Disposition {
     }
 }
 
-/// Reads a `Retry-After` header or a `retry_after` field given in seconds, as milliseconds,
-/// capped at one day. HTTP dates are not used by the proxy or Growi and read as `None`.
+/// Reads a `Retry-After` header (whole seconds) as milliseconds, capped at one day. HTTP dates
+/// are not used by the proxy and read as `None`.
 pub fn parse_retry_after(value: &str) -> Option<u64> {
-    let secs: f64 = value.trim().parse().ok()?;
-    if !secs.is_finite() || secs < 0.0 {
+    let v = value.trim();
+    if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some((secs.min(86_400.0) * 1000.0).ceil() as u64)
+    v.parse::<u64>().ok().map(|secs| secs.min(86_400) * 1000)
 }
 
 #[cfg(test)]
@@ -82,7 +86,7 @@ mod tests {
         assert_eq!(b.delay_ms(0, 0.0), 500);
         assert_eq!(b.delay_ms(0, 1.0), 1000);
         assert_eq!(b.delay_ms(3, 0.0), 4000);
-        assert_eq!(b.delay_ms(30, 0.999), 299_700);
+        assert_eq!(b.delay_ms(30, 0.999), 299_850);
         assert_eq!(b.delay_ms(u32::MAX, 1.0), 300_000);
         assert_eq!(b.delay_ms(1, f64::NAN), 1000);
     }
@@ -102,9 +106,10 @@ mod tests {
     #[test]
     fn retry_after() {
         assert_eq!(parse_retry_after("2"), Some(2000));
-        assert_eq!(parse_retry_after(" 0.5 "), Some(500));
+        assert_eq!(parse_retry_after(" 3 "), Some(3000));
+        assert_eq!(parse_retry_after("0.5"), None);
         assert_eq!(parse_retry_after("-1"), None);
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("1e9"), Some(86_400_000));
+        assert_eq!(parse_retry_after("999999999"), Some(86_400_000));
     }
 }

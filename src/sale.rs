@@ -186,8 +186,8 @@ impl SaleInput {
                 k.as_str(),
                 "total" | "subtotal" | "growi_user_id" | "growi_campaign_id" | "commission"
             );
-            let value = match v.parse::<u64>() {
-                Ok(n) if numeric && !v.starts_with('+') => Loose::Int(i128::from(n)),
+            let value = match v.parse::<i64>() {
+                Ok(n) if numeric && v.bytes().all(|b| b.is_ascii_digit()) => Loose::Int(n),
                 _ => Loose::Str(v),
             };
             input.set(&k, value);
@@ -213,9 +213,13 @@ impl SaleInput {
 
     /// Whether the input names any attribution field itself.
     pub fn has_attribution(&self) -> bool {
-        ["campaign_affiliate_id", "growi_user_id", "growi_campaign_id"]
-            .iter()
-            .any(|f| self.get(f).is_some())
+        [
+            "campaign_affiliate_id",
+            "growi_user_id",
+            "growi_campaign_id",
+        ]
+        .iter()
+        .any(|f| self.get(f).is_some())
     }
 
     /// Fills in attribution and visitor uid that the caller did not give: the stored attribution
@@ -228,8 +232,8 @@ impl SaleInput {
                     user_id,
                     campaign_id,
                 } => {
-                    self.set("growi_user_id", Loose::Int(i128::from(*user_id)));
-                    self.set("growi_campaign_id", Loose::Int(i128::from(*campaign_id)));
+                    self.set("growi_user_id", Loose::Int(*user_id as i64));
+                    self.set("growi_campaign_id", Loose::Int(*campaign_id as i64));
                 }
             }
         }
@@ -271,10 +275,17 @@ impl SaleInput {
             v.push("total", "total or subtotal is required (an integer in minor units, e.g. 12999 for 129.99 usd)");
         }
         let currency = v.currency(self.get("currency"));
-        let tag = v.text("campaign_affiliate_id", self.get("campaign_affiliate_id"), 64);
+        let tag = v.text(
+            "campaign_affiliate_id",
+            self.get("campaign_affiliate_id"),
+            64,
+        );
         if let Some(t) = &tag {
             if !is_valid_tag(t) {
-                v.push("campaign_affiliate_id", "must be 1-64 letters, digits, '_', '.' or '-'");
+                v.push(
+                    "campaign_affiliate_id",
+                    "must be 1-64 letters, digits, '_', '.' or '-'",
+                );
             }
         }
         let user_id = v.growi_id("growi_user_id", self.get("growi_user_id"));
@@ -284,8 +295,16 @@ impl SaleInput {
             self.get("growi_campaign_id").is_some(),
         );
         if has_user != has_campaign {
-            let missing = if has_user { "growi_campaign_id" } else { "growi_user_id" };
-            let given = if has_user { "growi_user_id" } else { "growi_campaign_id" };
+            let missing = if has_user {
+                "growi_campaign_id"
+            } else {
+                "growi_user_id"
+            };
+            let given = if has_user {
+                "growi_user_id"
+            } else {
+                "growi_campaign_id"
+            };
             v.push(missing, format!("is required together with {given}"));
         }
         if self.get("campaign_affiliate_id").is_some() && (has_user || has_campaign) {
@@ -410,7 +429,7 @@ impl Checker {
     pub(crate) fn amount(&mut self, field: &str, value: Option<&Loose>) -> Option<u64> {
         match value? {
             Loose::Int(n) if *n < 0 => self.push(field, "must not be negative"),
-            Loose::Int(n) if *n > i128::from(MAX_AMOUNT) => {
+            Loose::Int(n) if *n as u64 > MAX_AMOUNT => {
                 self.push(field, "must be at most 2^53-1 (9007199254740991)")
             }
             Loose::Int(n) => return u64::try_from(*n).ok(),
@@ -445,7 +464,12 @@ impl Checker {
         None
     }
 
-    pub(crate) fn text(&mut self, field: &str, value: Option<&Loose>, max: usize) -> Option<String> {
+    pub(crate) fn text(
+        &mut self,
+        field: &str,
+        value: Option<&Loose>,
+        max: usize,
+    ) -> Option<String> {
         match value? {
             Loose::Str(s) => {
                 let t = s.trim();
@@ -466,7 +490,7 @@ impl Checker {
 
     fn growi_id(&mut self, field: &str, value: Option<&Loose>) -> Option<u64> {
         match value? {
-            Loose::Int(n) if *n > 0 && *n <= i128::from(MAX_AMOUNT) => u64::try_from(*n).ok(),
+            Loose::Int(n) if *n > 0 && *n as u64 <= MAX_AMOUNT => u64::try_from(*n).ok(),
             Loose::Str(s) => match s.trim().parse::<u64>() {
                 Ok(n) if n > 0 && n <= MAX_AMOUNT && !s.trim().starts_with('+') => Some(n),
                 _ => {
@@ -536,9 +560,9 @@ pub fn is_valid_email(s: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        && local.chars().all(|c| {
+            c.is_ascii_alphanumeric() || !c.is_ascii() || "!#$%&'*+/=?^_`{|}~.-".contains(c)
+        });
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = domain.len() <= 253
         && labels.len() >= 2
@@ -547,10 +571,11 @@ pub fn is_valid_email(s: &str) -> bool {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || !c.is_ascii() || c == '-')
         })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.chars().count() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()));
+        && labels.last().is_some_and(|tld| {
+            tld.chars().count() >= 2 && !tld.chars().all(|c| c.is_ascii_digit())
+        });
     local_ok && domain_ok
 }

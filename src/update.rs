@@ -86,7 +86,11 @@ pub struct SaleUpdate {
 
 impl SaleUpdateInput {
     fn raw(&self, name: &str) -> Option<&Loose> {
-        self.fields.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 
     /// Checks every rule; lists every problem.
@@ -110,9 +114,20 @@ impl SaleUpdateInput {
         }
         // `null` means "clear" only for the two nullable fields; elsewhere it is an error.
         let non_null = |name: &str| self.raw(name).filter(|x| **x != Loose::Null);
-        for name in ["total", "subtotal", "currency", "occurred_at", "due_at", "commission", "status"] {
+        for name in [
+            "total",
+            "subtotal",
+            "currency",
+            "occurred_at",
+            "due_at",
+            "commission",
+            "status",
+        ] {
             if self.raw(name) == Some(&Loose::Null) {
-                v.push(name, "cannot be null (only customer_email and customer_name can be cleared)");
+                v.push(
+                    name,
+                    "cannot be null (only customer_email and customer_name can be cleared)",
+                );
             }
         }
         let mut out = SaleUpdate {
@@ -132,13 +147,18 @@ impl SaleUpdateInput {
         out.customer_name = match self.raw("customer_name") {
             None => None,
             Some(Loose::Null) => Some(None),
-            some => v.text("customer_name", some, crate::sale::MAX_TEXT).map(Some),
+            some => v
+                .text("customer_name", some, crate::sale::MAX_TEXT)
+                .map(Some),
         };
         out.status = match non_null("status") {
             None => None,
             Some(Loose::Str(s)) if SaleStatus::parse(s).is_some() => SaleStatus::parse(s),
             Some(_) => {
-                v.push("status", "must be one of unpaid, paid, paid_externally, cancelled");
+                v.push(
+                    "status",
+                    "must be one of unpaid, paid, paid_externally, cancelled",
+                );
                 None
             }
         };
@@ -152,8 +172,8 @@ impl SaleUpdateInput {
 
 fn stamp(v: &mut Checker, field: &str, value: Option<&Loose>) -> Option<String> {
     match value? {
-        Loose::Int(secs) if (0..=i128::from(time::MAX_UNIX_SECONDS)).contains(secs) => {
-            i64::try_from(*secs).ok().map(|s| time::format_utc(s * 1000))
+        Loose::Int(secs) if (0..=time::MAX_UNIX_SECONDS).contains(secs) => {
+            Some(time::format_utc(secs * 1000))
         }
         Loose::Int(_) => {
             v.push(field, "is not a plausible Unix timestamp (seconds)");

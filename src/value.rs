@@ -14,7 +14,7 @@ pub enum Loose {
     Null,
     Bool(bool),
     /// An integral number (JavaScript numbers with no fraction land here too).
-    Int(i128),
+    Int(i64),
     /// A number with a fraction, or one too large for `Int`.
     Float(f64),
     Str(String),
@@ -53,15 +53,15 @@ impl<'de> Visitor<'de> for LooseVisitor {
         Ok(Loose::Bool(v))
     }
     fn visit_i64<E>(self, v: i64) -> Result<Loose, E> {
-        Ok(Loose::Int(i128::from(v)))
+        Ok(Loose::Int(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Loose, E> {
-        Ok(Loose::Int(i128::from(v)))
+        Ok(i64::try_from(v).map_or(Loose::Float(v as f64), Loose::Int))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Loose, E> {
         // JavaScript has only doubles: 12999 arrives as 12999.0.
         if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e18 {
-            Ok(Loose::Int(v as i128))
+            Ok(Loose::Int(v as i64))
         } else {
             Ok(Loose::Float(v))
         }

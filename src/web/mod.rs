@@ -1,0 +1,556 @@
+//! The browser tracker: the JavaScript API of salebeacon, compiled to WebAssembly.
+//!
+//! Layout (this is the only module tree that touches web APIs; it is compiled for `wasm32` only):
+//! - `mod.rs` (here): the exported functions (`init`, `trackSale`, `consent`, `attribution`,
+//!   `visitorId`, `toMinorUnits`) and the page's tracker state.
+//! - [`options`]: reading `init` options; [`error`]: the `SaleBeaconError` conversion.
+//! - [`cookies`], [`storage`]: where attribution and the visitor uid live (cookie + localStorage
+//!   mirror); [`outbox`]: sales waiting for the proxy, and the delivered-order ledger.
+//! - [`transport`]: the HTTP calls to the proxy; [`browser`]: clock, randomness, console, URL.
+//!
+//! `trackSale` validates with the core, writes the sale to the outbox, then sends: the outbox is
+//! the single path every sale takes, so retries, consent waits and resends on the next page view
+//! are all "flush the outbox".
+
+mod browser;
+mod cookies;
+pub mod error;
+mod options;
+mod outbox;
+mod storage;
+mod transport;
+
+use crate::attribution::{self, Attribution, Referral};
+use crate::retry::{Backoff, OUTBOX_MAX_AGE_MS};
+use crate::sale::{Origin, SaleError, SaleInput};
+use crate::{money, time, visitor, Issue};
+use error::TrackerError;
+use js_sys::{Object, Reflect};
+use options::{Consent, CookieDomain, Options};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+const AFF_KEY: &str = "aff";
+const VID_KEY: &str = "vid";
+/// The visitor uid cookie lives this long (browsers cap script-set cookies anyway).
+const VISITOR_DAYS: i64 = 400;
+/// How long `trackSale` waits for the proxy before it answers `queued`.
+const SEND_WAIT_MS: u32 = 4_000;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** A sale, with Growi's own field names. Amounts are integers in minor units (cents). */
+export interface SaleInput {
+  order_id: string | number;
+  total?: number;
+  subtotal?: number;
+  currency: string;
+  campaign_affiliate_id?: string;
+  growi_user_id?: number;
+  growi_campaign_id?: number;
+  occurred_at?: string;
+  customer_email?: string;
+  customer_name?: string;
+  visitor_uid?: string;
+  sale_type?: "one_time" | "subscription";
+  /** The merchant backend's signature over the order, when the proxy requires one. */
+  order_token?: string;
+}
+export interface InitOptions {
+  endpoint?: string;
+  params?: string[];
+  model?: "last_click" | "first_click";
+  windowDays?: number;
+  cookieDomain?: "auto" | string;
+  consent?: ConsentState;
+  respectGpc?: boolean;
+  cleanUrl?: boolean;
+}
+export type ConsentState = "granted" | "pending" | "denied";
+export type TrackStatus = "sent" | "queued" | "duplicate" | "unattributed" | "blocked";
+export interface TrackResult { status: TrackStatus; }
+export interface AttributionInfo {
+  campaign_affiliate_id?: string;
+  growi_user_id?: number;
+  growi_campaign_id?: number;
+  model: "last_click" | "first_click";
+  captured_at: string;
+  expires_at: string;
+}
+export interface SaleBeaconIssue { field: string; message: string; }
+export interface SaleBeaconError extends Error {
+  name: "SaleBeaconError";
+  code: "invalid_sale" | "invalid_config" | "not_initialized" | "invalid_amount" | "rejected";
+  issues: SaleBeaconIssue[];
+}
+"#;
+
+/// The page's tracker, set by `init`.
+struct Tracker {
+    options: Options,
+    consent: Consent,
+    /// Global Privacy Control is on and respected: nothing is stored or sent.
+    gpc: bool,
+    attribution: Option<Attribution>,
+    visitor_id: Option<String>,
+    /// Resolved cookie domain (`None`: host-only), once something was stored.
+    cookie_domain: Option<Option<String>>,
+}
+
+impl Tracker {
+    fn blocked(&self) -> bool {
+        self.gpc || self.consent == Consent::Denied
+    }
+}
+
+thread_local! {
+    static TRACKER: RefCell<Option<Tracker>> = const { RefCell::new(None) };
+}
+
+fn with_tracker<R>(f: impl FnOnce(&mut Tracker) -> R) -> Result<R, TrackerError> {
+    TRACKER.with(|t| {
+        t.borrow_mut()
+            .as_mut()
+            .map(f)
+            .ok_or(TrackerError::NotInitialized)
+    })
+}
+
+fn read_attribution() -> Option<Attribution> {
+    let from_cookie = cookies::get(cookies::AFFILIATION).and_then(|v| Attribution::decode(&v));
+    from_cookie.or_else(|| {
+        storage::get(AFF_KEY)
+            .ok()
+            .flatten()
+            .and_then(|v| Attribution::decode(&v))
+    })
+}
+
+fn read_visitor_id() -> Option<String> {
+    let valid = |v: &String| visitor::is_uuid_v4(v);
+    cookies::get(cookies::VISITOR)
+        .filter(valid)
+        .or_else(|| storage::get(VID_KEY).ok().flatten().filter(valid))
+}
+
+/// Writes attribution and visitor uid to cookies and their localStorage mirror.
+fn persist(t: &mut Tracker) {
+    if t.blocked() || t.consent != Consent::Granted {
+        return;
+    }
+    let domain = t
+        .cookie_domain
+        .get_or_insert_with(|| match &t.options.cookie_domain {
+            CookieDomain::Auto => cookies::auto_domain(),
+            CookieDomain::Fixed(d) => Some(d.clone()),
+        })
+        .clone();
+    let now = browser::now_ms();
+    if let Some(a) = &t.attribution {
+        let value = a.encode();
+        let max_age = (a.expires_at(t.options.window_days) - now) / 1000;
+        cookies::set(
+            cookies::AFFILIATION,
+            &value,
+            max_age.max(0),
+            domain.as_deref(),
+        );
+        let _ = storage::set(AFF_KEY, &value);
+    }
+    if let Some(v) = &t.visitor_id {
+        cookies::set(
+            cookies::VISITOR,
+            v,
+            VISITOR_DAYS * 86_400,
+            domain.as_deref(),
+        );
+        let _ = storage::set(VID_KEY, v);
+    }
+}
+
+/// Removes everything the tracker stored (consent denied).
+fn forget(t: &mut Tracker) {
+    let domain = t.cookie_domain.clone().flatten();
+    for name in [cookies::AFFILIATION, cookies::VISITOR] {
+        cookies::set(name, "", 0, domain.as_deref());
+        cookies::set(name, "", 0, None);
+    }
+    storage::remove(AFF_KEY);
+    storage::remove(VID_KEY);
+    outbox::clear();
+    outbox::clear_ledger();
+    t.attribution = None;
+    t.visitor_id = None;
+}
+
+/// Starts the tracker on this page: reads options, captures attribution from the URL, and sends
+/// any sale still waiting from an earlier page.
+#[wasm_bindgen]
+pub async fn init(
+    #[wasm_bindgen(unchecked_param_type = "InitOptions | undefined")] options: JsValue,
+) -> Result<(), JsValue> {
+    let options = options::parse(&options).map_err(TrackerError::InvalidConfig)?;
+    let gpc = options.respect_gpc && browser::global_privacy_control();
+    let mut t = Tracker {
+        consent: options.consent,
+        gpc,
+        attribution: None,
+        visitor_id: None,
+        cookie_domain: None,
+        options,
+    };
+    let pairs = attribution::parse_query(&browser::search());
+    let captured = attribution::capture(&pairs, &t.options.params);
+    for r in &captured.rejected {
+        browser::warn(&format!("ignored {}={:?}: {}", r.param, r.value, r.reason));
+    }
+    let mut touched = false;
+    if !t.blocked() {
+        let now = browser::now_ms();
+        let stored = read_attribution();
+        let new = captured.referral.clone();
+        t.attribution = attribution::apply(
+            stored.clone(),
+            new,
+            t.options.model,
+            now,
+            t.options.window_days,
+        );
+        touched = t.attribution.is_some() && t.attribution != stored;
+        t.visitor_id =
+            Some(read_visitor_id().unwrap_or_else(|| visitor::uuid_v4(browser::random_bytes())));
+        persist(&mut t);
+    }
+    if t.options.clean_url && !captured.present.is_empty() {
+        browser::remove_params(&captured.present);
+    }
+    let endpoint = t.options.endpoint.clone();
+    let touch = (touched && t.consent == Consent::Granted && !t.blocked())
+        .then(|| touch_body(&t))
+        .flatten();
+    let flush_now = t.consent == Consent::Granted && !t.blocked();
+    TRACKER.with(|cell| *cell.borrow_mut() = Some(t));
+    if let Some(body) = touch {
+        wasm_bindgen_futures::spawn_local(
+            async move { transport::post_touch(&endpoint, &body).await },
+        );
+    }
+    if flush_now {
+        wasm_bindgen_futures::spawn_local(flush(true));
+    }
+    Ok(())
+}
+
+fn touch_body(t: &Tracker) -> Option<String> {
+    let o = Object::new();
+    Reflect::set(&o, &"aff".into(), &t.attribution.as_ref()?.encode().into()).ok()?;
+    if let Some(v) = &t.visitor_id {
+        Reflect::set(&o, &"vid".into(), &v.as_str().into()).ok()?;
+    }
+    js_sys::JSON::stringify(&o).ok()?.as_string()
+}
+
+fn result(status: &str) -> JsValue {
+    let o = Object::new();
+    let _ = Reflect::set(&o, &"status".into(), &status.into());
+    o.into()
+}
+
+/// Records a sale: resolves `{ status }` with `sent`, `queued`, `duplicate`, `unattributed` or
+/// `blocked`; rejects with a `SaleBeaconError` listing every problem of an invalid sale.
+#[wasm_bindgen(js_name = trackSale, unchecked_return_type = "TrackResult")]
+pub async fn track_sale(
+    #[wasm_bindgen(unchecked_param_type = "SaleInput")] sale: JsValue,
+) -> Result<JsValue, JsValue> {
+    let (referral, vid, blocked, pending) = with_tracker(|t| {
+        (
+            t.attribution.as_ref().map(|a| a.referral.clone()),
+            t.visitor_id.clone(),
+            t.blocked(),
+            t.consent == Consent::Pending,
+        )
+    })?;
+    let mut input: SaleInput = serde_wasm_bindgen::from_value(sale).map_err(|_| {
+        TrackerError::InvalidSale(vec![Issue::new(
+            "sale",
+            "must be an object like { order_id, total, currency }",
+        )])
+    })?;
+    let order_token = input.order_token().map(str::to_owned);
+    input.fill_in(referral.as_ref(), vid.as_deref());
+    let sale = match input.validate(Origin::Browser) {
+        Ok(sale) => sale,
+        Err(SaleError::Invalid(issues)) => return Err(TrackerError::InvalidSale(issues).into()),
+        Err(SaleError::Unattributed) if blocked => return Ok(result("blocked")),
+        Err(SaleError::Unattributed) => return Ok(result("unattributed")),
+    };
+    if blocked {
+        return Ok(result("blocked"));
+    }
+    if outbox::was_delivered(&sale.order_id) {
+        return Ok(result("duplicate"));
+    }
+    let entry = outbox::Entry {
+        sale,
+        order_token,
+        created_at: browser::now_ms(),
+        attempts: 0,
+        next_at: 0,
+    };
+    outbox::push(entry.clone());
+    if pending {
+        return Ok(result("queued"));
+    }
+    let (endpoint, keep) = with_tracker(|t| (t.options.endpoint.clone(), keep_ms(&t.options)))?;
+    match with_timeout(deliver(entry, endpoint, keep), SEND_WAIT_MS)
+        .await
+        .flatten()
+    {
+        Some(Ok(status)) => Ok(result(status)),
+        Some(Err(e)) => Err(e.into()),
+        None => Ok(result("queued")),
+    }
+}
+
+thread_local! {
+    /// Orders being sent right now, so a flush and `trackSale` never send one twice at once.
+    static IN_FLIGHT: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Sends one waiting order to `endpoint` and settles it from the proxy's answer. `None`: not
+/// confirmed (it stays in the outbox for a later flush), or already being sent.
+async fn deliver(
+    entry: outbox::Entry,
+    endpoint: String,
+    keep_ms: i64,
+) -> Option<Result<&'static str, TrackerError>> {
+    let order_id = entry.sale.order_id.clone();
+    let claimed = IN_FLIGHT.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.contains(&order_id) {
+            false
+        } else {
+            f.push(order_id.clone());
+            true
+        }
+    });
+    if !claimed {
+        return None;
+    }
+    let outcome = settle(&entry, &endpoint, keep_ms).await;
+    IN_FLIGHT.with(|f| f.borrow_mut().retain(|o| o != &order_id));
+    outcome
+}
+
+async fn settle(
+    entry: &outbox::Entry,
+    endpoint: &str,
+    keep_ms: i64,
+) -> Option<Result<&'static str, TrackerError>> {
+    let order_id = entry.sale.order_id.as_str();
+    let body = outbox::body(entry)?;
+    let answer = transport::post_sale(endpoint, &body).await;
+    use transport::Answer;
+    match answer {
+        Answer::Accepted | Answer::Duplicate => {
+            outbox::record_delivered(order_id, keep_ms);
+            outbox::remove(order_id);
+            Some(Ok(if answer == Answer::Duplicate {
+                "duplicate"
+            } else {
+                "sent"
+            }))
+        }
+        Answer::Invalid(issues) => {
+            outbox::remove(order_id);
+            browser::error(&format!(
+                "the proxy refused order {order_id}: {}",
+                crate::issue::summarize(&issues)
+            ));
+            Some(Err(TrackerError::InvalidSale(issues)))
+        }
+        Answer::Rejected { status, message } => {
+            outbox::remove(order_id);
+            browser::error(&format!(
+                "the proxy refused order {order_id} ({status}): {message}"
+            ));
+            Some(Err(TrackerError::Rejected { status, message }))
+        }
+        Answer::Retry { after_ms } => {
+            let wait = after_ms
+                .unwrap_or_else(|| Backoff::BROWSER.delay_ms(entry.attempts, browser::jitter()));
+            outbox::retry_later(order_id, browser::now_ms() + wait as i64);
+            None
+        }
+    }
+}
+
+/// Runs `fut` to completion in the background and waits for it at most `ms`: `None` if it did
+/// not finish in time (it still finishes).
+async fn with_timeout<F>(fut: F, ms: u32) -> Option<F::Output>
+where
+    F: std::future::Future + 'static,
+    F::Output: 'static,
+{
+    let slot = Rc::new(RefCell::new(None));
+    let mut resolver: Option<js_sys::Function> = None;
+    let finished = js_sys::Promise::new(&mut |resolve, _| resolver = Some(resolve));
+    let out = slot.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let v = fut.await;
+        *out.borrow_mut() = Some(v);
+        if let Some(r) = resolver {
+            let _ = r.call0(&JsValue::UNDEFINED);
+        }
+    });
+    let timer = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = browser::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
+        }
+    });
+    let race = js_sys::Promise::race(&js_sys::Array::of2(&finished, &timer));
+    let _ = wasm_bindgen_futures::JsFuture::from(race).await;
+    let v = slot.borrow_mut().take();
+    v
+}
+
+/// Sends waiting sales, oldest first: all of them on a new page view (`force`), else those whose
+/// backoff has passed. Drops sales past the outbox's maximum age. What to send, and where, is
+/// decided now, when the flush is asked for, not when the returned future first runs.
+fn flush(force: bool) -> impl std::future::Future<Output = ()> {
+    let target = with_tracker(|t| (t.options.endpoint.clone(), keep_ms(&t.options))).ok();
+    let now = browser::now_ms();
+    let mut due = Vec::new();
+    for entry in outbox::entries() {
+        if now - entry.created_at > OUTBOX_MAX_AGE_MS as i64 {
+            outbox::remove(&entry.sale.order_id);
+            browser::error(&format!(
+                "gave up on order {} after {} days without reaching the proxy",
+                entry.sale.order_id,
+                OUTBOX_MAX_AGE_MS / 86_400_000
+            ));
+        } else if force || entry.next_at <= now {
+            due.push(entry);
+        }
+    }
+    async move {
+        let Some((endpoint, keep)) = target else {
+            return;
+        };
+        for entry in due {
+            let _ = deliver(entry, endpoint.clone(), keep).await;
+        }
+    }
+}
+
+/// How long the delivered-order ledger keeps an order: the attribution window.
+fn keep_ms(o: &Options) -> i64 {
+    i64::from(o.window_days) * 86_400_000
+}
+
+/// Changes consent at run time: `granted` stores attribution and sends waiting sales, `denied`
+/// discards them and everything the tracker stored.
+#[wasm_bindgen]
+pub async fn consent(
+    #[wasm_bindgen(unchecked_param_type = "ConsentState")] state: JsValue,
+) -> Result<(), JsValue> {
+    let Some(c) = state.as_string().as_deref().and_then(Consent::parse) else {
+        return Err(TrackerError::InvalidConfig(vec![Issue::new(
+            "consent",
+            "must be \"granted\", \"pending\" or \"denied\"",
+        )])
+        .into());
+    };
+    let flush_now = with_tracker(|t| {
+        t.consent = c;
+        match c {
+            Consent::Denied => {
+                forget(t);
+                false
+            }
+            Consent::Granted if t.gpc => {
+                browser::warn(
+                    "Global Privacy Control is on: nothing is stored or sent (respectGpc)",
+                );
+                false
+            }
+            Consent::Granted => {
+                persist(t);
+                true
+            }
+            Consent::Pending => false,
+        }
+    })?;
+    if flush_now {
+        flush(true).await;
+    }
+    Ok(())
+}
+
+/// The current attribution, or `null`.
+#[wasm_bindgen(unchecked_return_type = "AttributionInfo | null")]
+pub fn attribution() -> Result<JsValue, JsValue> {
+    let (attr, window) = with_tracker(|t| (t.attribution.clone(), t.options.window_days))?;
+    let Some(a) = attr else {
+        return Ok(JsValue::NULL);
+    };
+    let o = Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&o, &k.into(), &v);
+    };
+    match &a.referral {
+        Referral::Tag(tag) => set("campaign_affiliate_id", tag.as_str().into()),
+        Referral::Growi {
+            user_id,
+            campaign_id,
+        } => {
+            set("growi_user_id", (*user_id as f64).into());
+            set("growi_campaign_id", (*campaign_id as f64).into());
+        }
+    }
+    set("model", a.model.as_str().into());
+    set("captured_at", time::format_utc(a.captured_at).into());
+    set("expires_at", time::format_utc(a.expires_at(window)).into());
+    Ok(o.into())
+}
+
+/// The visitor uid (a UUID v4), or `null` when nothing may be stored.
+#[wasm_bindgen(js_name = visitorId)]
+pub fn visitor_id() -> Result<Option<String>, JsValue> {
+    Ok(with_tracker(|t| t.visitor_id.clone())?)
+}
+
+/// Converts a decimal amount (string or number) into integer minor units, exactly.
+#[wasm_bindgen(js_name = toMinorUnits)]
+pub fn to_minor_units(
+    #[wasm_bindgen(unchecked_param_type = "string | number")] amount: JsValue,
+    currency: &str,
+) -> Result<f64, JsValue> {
+    let text = match (amount.as_string(), amount.as_f64()) {
+        (Some(s), _) => s,
+        // JavaScript's own shortest form: 0.29 is "0.29", never 0.28999...
+        (None, Some(n)) => String::from(
+            js_sys::Number::from(n)
+                .to_string_with_radix(10)
+                .unwrap_or_default(),
+        ),
+        _ => String::new(),
+    };
+    money::to_minor_units(&text, currency)
+        .map(|v| v as f64)
+        .map_err(|e| {
+            let field = match e {
+                money::MoneyError::UnknownCurrency(_) => "currency",
+                _ => "amount",
+            };
+            TrackerError::InvalidAmount(vec![Issue::new(field, e.to_string())]).into()
+        })
+}
+
+/// Forgets the page's tracker, as a new page view would. For tests; not exported to JavaScript.
+#[doc(hidden)]
+pub fn reset() {
+    TRACKER.with(|t| *t.borrow_mut() = None);
+    outbox::reset_memory();
+}

@@ -1,0 +1,118 @@
+//! Talking to the proxy: `POST {endpoint}/sales` and `POST {endpoint}/touch`.
+//!
+//! Bodies go as `text/plain` JSON: a "simple" request needs no CORS preflight when the proxy is on
+//! another origin, and it is the same form `navigator.sendBeacon` sends, so the proxy has one
+//! format to read. Requests use `keepalive` so that a sale sent as the page unloads still goes.
+//! The proxy's answer is classified with the core's retry policy.
+
+use super::browser;
+use crate::issue::Issue;
+use crate::retry::{classify, parse_retry_after, Disposition};
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// What the proxy said about a sale.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// `202 queued`.
+    Accepted,
+    /// `200 duplicate`: the proxy already had this order.
+    Duplicate,
+    /// `422` with the proxy's issues.
+    Invalid(Vec<Issue>),
+    /// Another final `4xx`.
+    Rejected { status: u16, message: String },
+    /// Network error, `408`, `429`, `5xx`: try again, not before `after_ms` if given.
+    Retry { after_ms: Option<u64> },
+}
+
+async fn post(url: &str, body: &str) -> Result<web_sys::Response, JsValue> {
+    let window = browser::window().ok_or_else(|| JsValue::from_str("no window"))?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    let headers = js_sys::Object::new();
+    Reflect::set(
+        &headers,
+        &"content-type".into(),
+        &"text/plain;charset=UTF-8".into(),
+    )?;
+    init.set_headers(&headers);
+    // Not in web-sys's RequestInit bindings yet; every engine we support reads it.
+    Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE)?;
+    let resp = JsFuture::from(window.fetch_with_str_and_init(url, &init)).await?;
+    resp.dyn_into()
+}
+
+async fn json_of(resp: &web_sys::Response) -> JsValue {
+    match resp.json() {
+        Ok(p) => JsFuture::from(p).await.unwrap_or(JsValue::UNDEFINED),
+        Err(_) => JsValue::UNDEFINED,
+    }
+}
+
+fn string_field(v: &JsValue, name: &str) -> Option<String> {
+    Reflect::get(v, &name.into()).ok()?.as_string()
+}
+
+fn issues_of(body: &JsValue) -> Vec<Issue> {
+    let list = Reflect::get(body, &"issues".into()).unwrap_or(JsValue::UNDEFINED);
+    if !js_sys::Array::is_array(&list) {
+        return Vec::new();
+    }
+    js_sys::Array::from(&list)
+        .iter()
+        .filter_map(|i| {
+            Some(Issue::new(
+                string_field(&i, "field")?,
+                string_field(&i, "message")?,
+            ))
+        })
+        .collect()
+}
+
+/// Posts a sale's JSON body.
+pub async fn post_sale(endpoint: &str, body: &str) -> Answer {
+    let resp = match post(&format!("{endpoint}/sales"), body).await {
+        Ok(r) => r,
+        Err(_) => return Answer::Retry { after_ms: None },
+    };
+    let status = resp.status();
+    match classify(status) {
+        Disposition::Delivered => {
+            let body = json_of(&resp).await;
+            if string_field(&body, "status").as_deref() == Some("duplicate") {
+                Answer::Duplicate
+            } else {
+                Answer::Accepted
+            }
+        }
+        Disposition::Retry => {
+            let after_ms = resp
+                .headers()
+                .get("retry-after")
+                .ok()
+                .flatten()
+                .and_then(|h| parse_retry_after(&h));
+            Answer::Retry { after_ms }
+        }
+        Disposition::Rejected => {
+            let body = json_of(&resp).await;
+            let issues = issues_of(&body);
+            if status == 422 && !issues.is_empty() {
+                Answer::Invalid(issues)
+            } else {
+                let message = string_field(&body, "error")
+                    .or_else(|| string_field(&body, "message"))
+                    .unwrap_or_else(|| resp.status_text());
+                Answer::Rejected { status, message }
+            }
+        }
+    }
+}
+
+/// Tells the proxy about a capture so it can re-set the cookies server-side (fire and forget).
+pub async fn post_touch(endpoint: &str, body: &str) {
+    let _ = post(&format!("{endpoint}/touch"), body).await;
+}
