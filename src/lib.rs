@@ -15,6 +15,7 @@
 
 pub mod attribution;
 pub mod issue;
+pub mod json;
 pub mod money;
 pub mod retry;
 pub mod sale;

@@ -184,13 +184,13 @@ pub const MAX_AMOUNT: u64 = (1 << 53) - 1;
 /// Why an amount could not be converted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
-    #[error("{0:?} is not an ISO 4217 currency code")]
+    #[error("\"{0}\" is not an ISO 4217 currency code")]
     UnknownCurrency(String),
-    #[error("{0:?} is not a decimal amount like \"19.99\"")]
+    #[error("\"{0}\" is not a decimal amount like \"19.99\"")]
     NotAnAmount(String),
     #[error("amounts cannot be negative")]
     Negative,
-    #[error("{currency} has {exponent} decimal places, {given:?} has more")]
+    #[error("{currency} has {exponent} decimal places, \"{given}\" has more")]
     TooManyDecimals {
         currency: String,
         exponent: u8,

@@ -124,6 +124,41 @@ pub struct Sale {
 }
 
 impl Sale {
+    /// The create body as JSON text, exactly what `serde_json::to_string` writes. Written by hand
+    /// so the browser module needs no JSON serializer (every byte counts there).
+    pub fn to_json(&self) -> String {
+        let mut w = crate::json::ObjectWriter::new();
+        self.write_fields(&mut w);
+        w.finish()
+    }
+
+    /// Writes the body's fields into `w`, for callers that add transport fields after them.
+    pub fn write_fields(&self, w: &mut crate::json::ObjectWriter) {
+        w.str("order_id", &self.order_id);
+        w.opt_num("total", self.total);
+        w.opt_num("subtotal", self.subtotal);
+        w.str("currency", &self.currency);
+        w.opt_str(
+            "campaign_affiliate_id",
+            self.campaign_affiliate_id.as_deref(),
+        );
+        w.opt_num("growi_user_id", self.growi_user_id);
+        w.opt_num("growi_campaign_id", self.growi_campaign_id);
+        w.opt_str("occurred_at", self.occurred_at.as_deref());
+        w.opt_str("due_at", self.due_at.as_deref());
+        w.opt_str("customer_email", self.customer_email.as_deref());
+        w.opt_str("customer_name", self.customer_name.as_deref());
+        w.opt_str("visitor_uid", self.visitor_uid.as_deref());
+        w.opt_str(
+            "sale_type",
+            self.sale_type.map(|t| match t {
+                SaleType::OneTime => "one_time",
+                SaleType::Subscription => "subscription",
+            }),
+        );
+        w.opt_num("commission", self.commission);
+    }
+
     /// The sale's attribution.
     pub fn referral(&self) -> Option<Referral> {
         match (
@@ -169,6 +204,11 @@ impl SaleInput {
     /// An empty input, to fill with [`SaleInput::set`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An input from `(name, value)` pairs, e.g. a JavaScript object's entries.
+    pub fn from_fields(fields: Vec<(String, Loose)>) -> Self {
+        SaleInput { fields }
     }
 
     /// Reads a query string's pairs (the pixel). Digit-only values of number fields become
@@ -456,7 +496,7 @@ impl Checker {
                 }
                 self.push(
                     "currency",
-                    format!("{code:?} is not an active ISO 4217 currency code"),
+                    format!("\"{code}\" is not an active ISO 4217 currency code"),
                 );
             }
             Some(other) => self.wrong_type("currency", "a string", other),

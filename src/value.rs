@@ -35,6 +35,17 @@ impl Loose {
     }
 }
 
+impl Loose {
+    /// A number as JavaScript has it: integral values in the safe range are `Int`.
+    pub fn from_f64(v: f64) -> Loose {
+        if v.is_finite() && v.fract() == 0.0 && v.abs() <= 9_007_199_254_740_991.0 {
+            Loose::Int(v as i64)
+        } else {
+            Loose::Float(v)
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Loose {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(LooseVisitor)
@@ -60,11 +71,7 @@ impl<'de> Visitor<'de> for LooseVisitor {
     }
     fn visit_f64<E>(self, v: f64) -> Result<Loose, E> {
         // JavaScript has only doubles: 12999 arrives as 12999.0.
-        if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e18 {
-            Ok(Loose::Int(v as i64))
-        } else {
-            Ok(Loose::Float(v))
-        }
+        Ok(Loose::from_f64(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<Loose, E> {
         Ok(Loose::Str(v.to_owned()))

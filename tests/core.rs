@@ -443,3 +443,34 @@ proptest! {
         prop_assert_eq!(salebeacon::money::to_minor_units(&text, "usd"), Ok(whole * 100 + cents));
     }
 }
+
+proptest! {
+    /// The browser's hand-written JSON equals serde_json's for every valid sale, including
+    /// strings that need escaping.
+    #[test]
+    fn hand_written_json_matches_serde_json(
+        order_id in "[^\u{0}-\u{8}]{1,30}",
+        name in prop::option::of(".{1,30}"),
+        total in prop::option::of(0u64..=9_007_199_254_740_991),
+        pair in any::<bool>(),
+    ) {
+        let mut v = json!({"order_id": order_id, "subtotal": 5, "currency": "usd", "sale_type": "one_time"});
+        if let Some(t) = total { v["total"] = json!(t); }
+        if let Some(n) = &name { v["customer_name"] = json!(n); }
+        if pair { v["growi_user_id"] = json!(4); v["growi_campaign_id"] = json!(9); } else { v["campaign_affiliate_id"] = json!("x"); }
+        if let Ok(sale) = check(v, Origin::Browser) {
+            prop_assert_eq!(sale.to_json(), serde_json::to_string(&sale).unwrap());
+        }
+    }
+}
+
+#[test]
+fn json_escaping_matches_serde_json_for_control_characters() {
+    let mut s = String::new();
+    let text: String = (0u8..0x20)
+        .map(char::from)
+        .chain("\"\\/é😀\u{7f}".chars())
+        .collect();
+    salebeacon::json::push_string(&mut s, &text);
+    assert_eq!(s, serde_json::to_string(&text).unwrap());
+}

@@ -203,7 +203,10 @@ pub async fn init(
     let pairs = attribution::parse_query(&browser::search());
     let captured = attribution::capture(&pairs, &t.options.params);
     for r in &captured.rejected {
-        browser::warn(&format!("ignored {}={:?}: {}", r.param, r.value, r.reason));
+        browser::warn(&format!(
+            "ignored {}=\"{}\": {}",
+            r.param, r.value, r.reason
+        ));
     }
     let mut touched = false;
     if !t.blocked() {
@@ -251,6 +254,37 @@ fn touch_body(t: &Tracker) -> Option<String> {
     js_sys::JSON::stringify(&o).ok()?.as_string()
 }
 
+/// Reads a JavaScript object's own fields as a sale input; `None` when it is not an object.
+fn sale_input(v: &JsValue) -> Option<SaleInput> {
+    use crate::value::Loose;
+    if !v.is_object() || js_sys::Array::is_array(v) {
+        return None;
+    }
+    let loose = |x: JsValue| {
+        if x.is_null() || x.is_undefined() {
+            Loose::Null
+        } else if let Some(b) = x.as_bool() {
+            Loose::Bool(b)
+        } else if let Some(n) = x.as_f64() {
+            Loose::from_f64(n)
+        } else if let Some(s) = x.as_string() {
+            Loose::Str(s)
+        } else if js_sys::Array::is_array(&x) {
+            Loose::Composite("a list")
+        } else {
+            Loose::Composite("an object")
+        }
+    };
+    let fields = Object::entries(v.unchecked_ref())
+        .iter()
+        .filter_map(|pair| {
+            let pair: js_sys::Array = pair.unchecked_into();
+            Some((pair.get(0).as_string()?, loose(pair.get(1))))
+        })
+        .collect();
+    Some(SaleInput::from_fields(fields))
+}
+
 fn result(status: &str) -> JsValue {
     let o = Object::new();
     let _ = Reflect::set(&o, &"status".into(), &status.into());
@@ -271,7 +305,7 @@ pub async fn track_sale(
             t.consent == Consent::Pending,
         )
     })?;
-    let mut input: SaleInput = serde_wasm_bindgen::from_value(sale).map_err(|_| {
+    let mut input = sale_input(&sale).ok_or_else(|| {
         TrackerError::InvalidSale(vec![Issue::new(
             "sale",
             "must be an object like { order_id, total, currency }",
@@ -291,9 +325,14 @@ pub async fn track_sale(
     if outbox::was_delivered(&sale.order_id) {
         return Ok(result("duplicate"));
     }
+    let mut body = crate::json::ObjectWriter::new();
+    sale.write_fields(&mut body);
+    if let Some(token) = &order_token {
+        body.str("order_token", token);
+    }
     let entry = outbox::Entry {
-        sale,
-        order_token,
+        order_id: sale.order_id,
+        body: body.finish(),
         created_at: browser::now_ms(),
         attempts: 0,
         next_at: 0,
@@ -325,7 +364,7 @@ async fn deliver(
     endpoint: String,
     keep_ms: i64,
 ) -> Option<Result<&'static str, TrackerError>> {
-    let order_id = entry.sale.order_id.clone();
+    let order_id = entry.order_id.clone();
     let claimed = IN_FLIGHT.with(|f| {
         let mut f = f.borrow_mut();
         if f.contains(&order_id) {
@@ -348,9 +387,8 @@ async fn settle(
     endpoint: &str,
     keep_ms: i64,
 ) -> Option<Result<&'static str, TrackerError>> {
-    let order_id = entry.sale.order_id.as_str();
-    let body = outbox::body(entry)?;
-    let answer = transport::post_sale(endpoint, &body).await;
+    let order_id = entry.order_id.as_str();
+    let answer = transport::post_sale(endpoint, &entry.body).await;
     use transport::Answer;
     match answer {
         Answer::Accepted | Answer::Duplicate => {
@@ -424,10 +462,10 @@ fn flush(force: bool) -> impl std::future::Future<Output = ()> {
     let mut due = Vec::new();
     for entry in outbox::entries() {
         if now - entry.created_at > OUTBOX_MAX_AGE_MS as i64 {
-            outbox::remove(&entry.sale.order_id);
+            outbox::remove(&entry.order_id);
             browser::error(&format!(
                 "gave up on order {} after {} days without reaching the proxy",
-                entry.sale.order_id,
+                entry.order_id,
                 OUTBOX_MAX_AGE_MS / 86_400_000
             ));
         } else if force || entry.next_at <= now {

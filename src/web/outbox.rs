@@ -4,16 +4,21 @@
 //! and leaves it only when the proxy has accepted it, so a closed tab or a failed request loses
 //! nothing: the next page view with the tracker sends it again. The ledger
 //! (`salebeacon:delivered`) remembers which `order_id`s this browser delivered, so a refreshed
-//! thank-you page answers `duplicate` without a request. Both are JSON; anything unreadable is
-//! discarded with a console warning, never a crash. When localStorage cannot be used the lists
-//! live in memory for the life of the page, and the console says durability is reduced.
+//! thank-you page answers `duplicate` without a request.
+//!
+//! Both are JSON, written with the core's small writer and read back with `JSON.parse` and
+//! `Reflect` (no serde in the browser module: it costs more bytes than this whole file). Each
+//! entry keeps the exact request body, so a resend sends byte for byte what was first sent.
+//! Anything unreadable is discarded with a console warning, never a crash. When a write fails
+//! (no storage, quota, private mode) the page keeps its lists in memory from then on, and the
+//! console says durability is reduced.
 
 use super::browser;
 use super::storage::{self, StorageError};
-use crate::sale::Sale;
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use crate::json::{push_string, ObjectWriter};
+use js_sys::{Array, Reflect};
 use std::cell::RefCell;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 const OUTBOX_KEY: &str = "outbox";
 const LEDGER_KEY: &str = "delivered";
@@ -21,22 +26,47 @@ const LEDGER_KEY: &str = "delivered";
 pub const LEDGER_MAX: usize = 500;
 
 /// A sale waiting for the proxy's confirmation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub sale: Sale,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_token: Option<String>,
+    pub order_id: String,
+    /// The request body, JSON text.
+    pub body: String,
     /// When `trackSale` took it (ms).
     pub created_at: i64,
-    #[serde(default)]
     pub attempts: u32,
     /// Not before this time (ms), after a failed attempt.
-    #[serde(default)]
     pub next_at: i64,
 }
 
-/// One delivered order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+impl Entry {
+    fn to_json(&self) -> String {
+        let mut w = ObjectWriter::new();
+        w.str("order_id", &self.order_id);
+        w.raw("body", &self.body);
+        w.num("created_at", self.created_at.max(0) as u64);
+        w.num("attempts", u64::from(self.attempts));
+        w.num("next_at", self.next_at.max(0) as u64);
+        w.finish()
+    }
+
+    fn from_js(v: &JsValue) -> Option<Entry> {
+        let get = |k: &str| Reflect::get(v, &k.into()).ok();
+        let body = get("body")?;
+        if !body.is_object() {
+            return None;
+        }
+        Some(Entry {
+            order_id: get("order_id")?.as_string()?,
+            body: js_sys::JSON::stringify(&body).ok()?.as_string()?,
+            created_at: get("created_at")?.as_f64()? as i64,
+            attempts: get("attempts")?.as_f64()? as u32,
+            next_at: get("next_at")?.as_f64()? as i64,
+        })
+    }
+}
+
+/// One delivered order and when.
+#[derive(Debug, Clone, PartialEq)]
 struct Delivered(String, i64);
 
 thread_local! {
@@ -70,7 +100,8 @@ fn warn_reduced(e: &StorageError) {
     });
 }
 
-fn load<T: DeserializeOwned>(key: &str) -> Option<Vec<T>> {
+/// Reads a stored list; `None` when this page keeps its lists in memory.
+fn load<T>(key: &str, item: impl Fn(&JsValue) -> Option<T>) -> Option<Vec<T>> {
     if in_memory() {
         return None;
     }
@@ -84,23 +115,21 @@ fn load<T: DeserializeOwned>(key: &str) -> Option<Vec<T>> {
     };
     let parsed = js_sys::JSON::parse(&text)
         .ok()
-        .and_then(|v| serde_wasm_bindgen::from_value::<Vec<T>>(v).ok());
+        .filter(Array::is_array)
+        .and_then(|v| Array::from(&v).iter().map(|x| item(&x)).collect());
     if parsed.is_none() {
         browser::warn(&format!(
-            "discarded unreadable stored data ({})",
-            storage::PREFIX.to_owned() + key
+            "discarded unreadable stored data ({}{key})",
+            storage::PREFIX
         ));
         storage::remove(key);
     }
     Some(parsed.unwrap_or_default())
 }
 
-fn save<T: Serialize>(key: &str, items: &[T]) -> bool {
-    let text = serde_wasm_bindgen::to_value(items)
-        .ok()
-        .and_then(|v| js_sys::JSON::stringify(&v).ok())
-        .and_then(|s| s.as_string());
-    let Some(text) = text else { return false };
+/// Writes a list; `false` when storage refused (the caller keeps it in memory).
+fn save(key: &str, items: impl Iterator<Item = String>) -> bool {
+    let text = format!("[{}]", items.collect::<Vec<_>>().join(","));
     match storage::set(key, &text) {
         Ok(()) => true,
         Err(e) => {
@@ -113,11 +142,11 @@ fn save<T: Serialize>(key: &str, items: &[T]) -> bool {
 
 /// The waiting sales, oldest first.
 pub fn entries() -> Vec<Entry> {
-    load(OUTBOX_KEY).unwrap_or_else(|| MEMORY.with(|m| m.borrow().0.clone()))
+    load(OUTBOX_KEY, Entry::from_js).unwrap_or_else(|| MEMORY.with(|m| m.borrow().0.clone()))
 }
 
 fn store_entries(list: Vec<Entry>) {
-    if in_memory() || !save(OUTBOX_KEY, &list) {
+    if in_memory() || !save(OUTBOX_KEY, list.iter().map(Entry::to_json)) {
         MEMORY.with(|m| m.borrow_mut().0 = list);
     }
 }
@@ -125,7 +154,7 @@ fn store_entries(list: Vec<Entry>) {
 /// Adds a sale unless its order is already waiting. Returns whether it was added.
 pub fn push(entry: Entry) -> bool {
     let mut list = entries();
-    if list.iter().any(|e| e.sale.order_id == entry.sale.order_id) {
+    if list.iter().any(|e| e.order_id == entry.order_id) {
         return false;
     }
     list.push(entry);
@@ -136,14 +165,14 @@ pub fn push(entry: Entry) -> bool {
 /// Removes an order from the outbox.
 pub fn remove(order_id: &str) {
     let mut list = entries();
-    list.retain(|e| e.sale.order_id != order_id);
+    list.retain(|e| e.order_id != order_id);
     store_entries(list);
 }
 
 /// Records a failed attempt.
 pub fn retry_later(order_id: &str, next_at: i64) {
     let mut list = entries();
-    for e in list.iter_mut().filter(|e| e.sale.order_id == order_id) {
+    for e in list.iter_mut().filter(|e| e.order_id == order_id) {
         e.attempts += 1;
         e.next_at = next_at;
     }
@@ -156,8 +185,16 @@ pub fn clear() {
     MEMORY.with(|m| m.borrow_mut().0.clear());
 }
 
+fn delivered_from_js(v: &JsValue) -> Option<Delivered> {
+    let pair = v.dyn_ref::<Array>()?;
+    Some(Delivered(
+        pair.get(0).as_string()?,
+        pair.get(1).as_f64()? as i64,
+    ))
+}
+
 fn ledger() -> Vec<Delivered> {
-    load(LEDGER_KEY).unwrap_or_else(|| MEMORY.with(|m| m.borrow().1.clone()))
+    load(LEDGER_KEY, delivered_from_js).unwrap_or_else(|| MEMORY.with(|m| m.borrow().1.clone()))
 }
 
 /// Whether this browser already delivered `order_id`.
@@ -174,7 +211,15 @@ pub fn record_delivered(order_id: &str, keep_ms: i64) {
     list.push(Delivered(order_id.to_owned(), now));
     let excess = list.len().saturating_sub(LEDGER_MAX);
     list.drain(..excess);
-    if in_memory() || !save(LEDGER_KEY, &list) {
+    let items = list.iter().map(|d| {
+        let mut s = String::from("[");
+        push_string(&mut s, &d.0);
+        s.push(',');
+        s.push_str(&d.1.max(0).to_string());
+        s.push(']');
+        s
+    });
+    if in_memory() || !save(LEDGER_KEY, items) {
         MEMORY.with(|m| m.borrow_mut().1 = list);
     }
 }
@@ -183,13 +228,4 @@ pub fn record_delivered(order_id: &str, keep_ms: i64) {
 pub fn clear_ledger() {
     storage::remove(LEDGER_KEY);
     MEMORY.with(|m| m.borrow_mut().1.clear());
-}
-
-/// The entry's request body: the sale plus its order token.
-pub fn body(entry: &Entry) -> Option<String> {
-    let v = serde_wasm_bindgen::to_value(&entry.sale).ok()?;
-    if let Some(t) = &entry.order_token {
-        js_sys::Reflect::set(&v, &"order_token".into(), &JsValue::from_str(t)).ok()?;
-    }
-    js_sys::JSON::stringify(&v).ok()?.as_string()
 }
