@@ -14,21 +14,21 @@
 
 mod browser;
 mod cookies;
+mod delivery;
 pub mod error;
+mod lock;
 mod options;
 mod outbox;
 mod storage;
 mod transport;
 
 use crate::attribution::{self, Attribution, Referral};
-use crate::retry::{Backoff, OUTBOX_MAX_AGE_MS};
 use crate::sale::{Origin, SaleError, SaleInput};
 use crate::{money, time, visitor, Issue};
 use error::TrackerError;
 use js_sys::{Object, Reflect};
 use options::{Consent, CookieDomain, Options};
 use std::cell::RefCell;
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 const AFF_KEY: &str = "aff";
@@ -233,6 +233,11 @@ pub async fn init(
         .then(|| touch_body(&t))
         .flatten();
     let flush_now = t.consent == Consent::Granted && !t.blocked();
+    if t.blocked() {
+        delivery::stop();
+    } else {
+        delivery::start(target_of(&t));
+    }
     TRACKER.with(|cell| *cell.borrow_mut() = Some(t));
     if let Some(body) = touch {
         wasm_bindgen_futures::spawn_local(
@@ -240,7 +245,7 @@ pub async fn init(
         );
     }
     if flush_now {
-        wasm_bindgen_futures::spawn_local(flush(true));
+        wasm_bindgen_futures::spawn_local(delivery::flush(true));
     }
     Ok(())
 }
@@ -341,8 +346,8 @@ pub async fn track_sale(
     if pending {
         return Ok(result("queued"));
     }
-    let (endpoint, keep) = with_tracker(|t| (t.options.endpoint.clone(), keep_ms(&t.options)))?;
-    match with_timeout(deliver(entry, endpoint, keep), SEND_WAIT_MS)
+    let target = with_tracker(|t| target_of(t))?;
+    match delivery::with_timeout(delivery::deliver(entry, target), SEND_WAIT_MS)
         .await
         .flatten()
     {
@@ -352,139 +357,12 @@ pub async fn track_sale(
     }
 }
 
-thread_local! {
-    /// Orders being sent right now, so a flush and `trackSale` never send one twice at once.
-    static IN_FLIGHT: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Sends one waiting order to `endpoint` and settles it from the proxy's answer. `None`: not
-/// confirmed (it stays in the outbox for a later flush), or already being sent.
-async fn deliver(
-    entry: outbox::Entry,
-    endpoint: String,
-    keep_ms: i64,
-) -> Option<Result<&'static str, TrackerError>> {
-    let order_id = entry.order_id.clone();
-    let claimed = IN_FLIGHT.with(|f| {
-        let mut f = f.borrow_mut();
-        if f.contains(&order_id) {
-            false
-        } else {
-            f.push(order_id.clone());
-            true
-        }
-    });
-    if !claimed {
-        return None;
+/// The delivery settings of the current tracker.
+fn target_of(t: &Tracker) -> delivery::Target {
+    delivery::Target {
+        endpoint: t.options.endpoint.clone(),
+        keep_ms: i64::from(t.options.window_days) * 86_400_000,
     }
-    let outcome = settle(&entry, &endpoint, keep_ms).await;
-    IN_FLIGHT.with(|f| f.borrow_mut().retain(|o| o != &order_id));
-    outcome
-}
-
-async fn settle(
-    entry: &outbox::Entry,
-    endpoint: &str,
-    keep_ms: i64,
-) -> Option<Result<&'static str, TrackerError>> {
-    let order_id = entry.order_id.as_str();
-    let answer = transport::post_sale(endpoint, &entry.body).await;
-    use transport::Answer;
-    match answer {
-        Answer::Accepted | Answer::Duplicate => {
-            outbox::record_delivered(order_id, keep_ms);
-            outbox::remove(order_id);
-            Some(Ok(if answer == Answer::Duplicate {
-                "duplicate"
-            } else {
-                "sent"
-            }))
-        }
-        Answer::Invalid(issues) => {
-            outbox::remove(order_id);
-            browser::error(&format!(
-                "the proxy refused order {order_id}: {}",
-                crate::issue::summarize(&issues)
-            ));
-            Some(Err(TrackerError::InvalidSale(issues)))
-        }
-        Answer::Rejected { status, message } => {
-            outbox::remove(order_id);
-            browser::error(&format!(
-                "the proxy refused order {order_id} ({status}): {message}"
-            ));
-            Some(Err(TrackerError::Rejected { status, message }))
-        }
-        Answer::Retry { after_ms } => {
-            let wait = after_ms
-                .unwrap_or_else(|| Backoff::BROWSER.delay_ms(entry.attempts, browser::jitter()));
-            outbox::retry_later(order_id, browser::now_ms() + wait as i64);
-            None
-        }
-    }
-}
-
-/// Runs `fut` to completion in the background and waits for it at most `ms`: `None` if it did
-/// not finish in time (it still finishes).
-async fn with_timeout<F>(fut: F, ms: u32) -> Option<F::Output>
-where
-    F: std::future::Future + 'static,
-    F::Output: 'static,
-{
-    let slot = Rc::new(RefCell::new(None));
-    let mut resolver: Option<js_sys::Function> = None;
-    let finished = js_sys::Promise::new(&mut |resolve, _| resolver = Some(resolve));
-    let out = slot.clone();
-    wasm_bindgen_futures::spawn_local(async move {
-        let v = fut.await;
-        *out.borrow_mut() = Some(v);
-        if let Some(r) = resolver {
-            let _ = r.call0(&JsValue::UNDEFINED);
-        }
-    });
-    let timer = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = browser::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
-        }
-    });
-    let race = js_sys::Promise::race(&js_sys::Array::of2(&finished, &timer));
-    let _ = wasm_bindgen_futures::JsFuture::from(race).await;
-    let v = slot.borrow_mut().take();
-    v
-}
-
-/// Sends waiting sales, oldest first: all of them on a new page view (`force`), else those whose
-/// backoff has passed. Drops sales past the outbox's maximum age. What to send, and where, is
-/// decided now, when the flush is asked for, not when the returned future first runs.
-fn flush(force: bool) -> impl std::future::Future<Output = ()> {
-    let target = with_tracker(|t| (t.options.endpoint.clone(), keep_ms(&t.options))).ok();
-    let now = browser::now_ms();
-    let mut due = Vec::new();
-    for entry in outbox::entries() {
-        if now - entry.created_at > OUTBOX_MAX_AGE_MS as i64 {
-            outbox::remove(&entry.order_id);
-            browser::error(&format!(
-                "gave up on order {} after {} days without reaching the proxy",
-                entry.order_id,
-                OUTBOX_MAX_AGE_MS / 86_400_000
-            ));
-        } else if force || entry.next_at <= now {
-            due.push(entry);
-        }
-    }
-    async move {
-        let Some((endpoint, keep)) = target else {
-            return;
-        };
-        for entry in due {
-            let _ = deliver(entry, endpoint.clone(), keep).await;
-        }
-    }
-}
-
-/// How long the delivered-order ledger keeps an order: the attribution window.
-fn keep_ms(o: &Options) -> i64 {
-    i64::from(o.window_days) * 86_400_000
 }
 
 /// Changes consent at run time: `granted` stores attribution and sends waiting sales, `denied`
@@ -505,6 +383,7 @@ pub async fn consent(
         match c {
             Consent::Denied => {
                 forget(t);
+                delivery::stop();
                 false
             }
             Consent::Granted if t.gpc => {
@@ -515,13 +394,14 @@ pub async fn consent(
             }
             Consent::Granted => {
                 persist(t);
+                delivery::start(target_of(t));
                 true
             }
             Consent::Pending => false,
         }
     })?;
     if flush_now {
-        flush(true).await;
+        delivery::flush(true).await;
     }
     Ok(())
 }
@@ -590,5 +470,6 @@ pub fn to_minor_units(
 #[doc(hidden)]
 pub fn reset() {
     TRACKER.with(|t| *t.borrow_mut() = None);
+    delivery::stop();
     outbox::reset_memory();
 }
