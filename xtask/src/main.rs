@@ -1,1 +1,229 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, written in Rust so it runs wherever cargo does.
+//!
+//! ```text
+//! cargo xtask build [--dev]                  the browser package in pkg/, with a size table
+//! cargo xtask test [--quick] [PART...]       every check and test; PART: lint native browser e2e
+//! cargo xtask bench proxy [-- ARGS...]       the proxy load benchmark (release build)
+//! cargo xtask bench size                     build the package and print its sizes
+//! cargo xtask recorder [--port N]            the browser tests' fake proxy, in the foreground
+//! cargo xtask demo                           the demo storefront (not yet implemented)
+//! ```
+//!
+//! Why an xtask instead of scripts: the steps (toolchain target, exact wasm-bindgen version,
+//! wasm-opt, a browser, a test server) must be found or installed the same way on every machine,
+//! with clear errors, and the only thing we can rely on everywhere is cargo. The alias lives in
+//! `.cargo/config.toml`. Arguments are parsed by hand to keep this crate's own build short on a
+//! fresh machine.
+
+mod cmd;
+mod package;
+mod recorder;
+mod size;
+mod suites;
+mod tools;
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  build [--dev]              build the browser package into pkg/ and print its sizes
+                             (--dev: skip wasm-opt)
+  test [--quick] [PART...]   run every check and test suite; PART is one of
+                             lint, native, browser, e2e (default: all; --quick skips lint)
+  bench proxy [-- ARGS...]   run the proxy benchmark (cargo run --release --example bench)
+  bench size                 build the package and print its size table
+  recorder [--port N]        run the browser tests' recorder server in the foreground
+                             (default port 47817; prints its URL)
+  demo                       run the demo storefront (not yet implemented)
+  help                       this text
+";
+
+/// A parsed command line.
+#[derive(Debug, PartialEq, Eq)]
+enum Task {
+    Build(package::Options),
+    Test(suites::Options),
+    BenchProxy(Vec<String>),
+    BenchSize,
+    Recorder { port: u16 },
+    Demo,
+    Help,
+}
+
+fn parse(args: &[String]) -> Result<Task> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let task = match args.as_slice() {
+        [] | ["help" | "--help" | "-h", ..] => Task::Help,
+        ["build", rest @ ..] => {
+            let mut opts = package::Options::default();
+            for a in rest {
+                match *a {
+                    "--dev" => opts.dev = true,
+                    other => bail!("unknown option `{other}` for `build`"),
+                }
+            }
+            Task::Build(opts)
+        }
+        ["test", rest @ ..] => {
+            let mut opts = suites::Options::default();
+            for a in rest {
+                match *a {
+                    "--quick" => opts.quick = true,
+                    other => match suites::Part::parse(other) {
+                        Some(part) => opts.parts.push(part),
+                        None => bail!("unknown part `{other}` for `test` (lint, native, browser, e2e, --quick)"),
+                    },
+                }
+            }
+            Task::Test(opts)
+        }
+        ["bench", "proxy", rest @ ..] => {
+            let rest = match rest {
+                ["--", tail @ ..] => tail,
+                other => other,
+            };
+            Task::BenchProxy(rest.iter().map(|s| s.to_string()).collect())
+        }
+        ["bench", "size"] => Task::BenchSize,
+        ["bench", ..] => bail!("`bench` takes `proxy` or `size`"),
+        ["recorder"] => Task::Recorder {
+            port: recorder::PREFERRED_PORT,
+        },
+        ["recorder", "--port", port] => Task::Recorder {
+            port: port
+                .parse()
+                .with_context(|| format!("`--port {port}` is not a port number"))?,
+        },
+        ["demo"] => Task::Demo,
+        [other, ..] => bail!("unknown command `{other}`"),
+    };
+    Ok(task)
+}
+
+fn main() -> ExitCode {
+    cmd::put_cargo_bin_on_path();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = match parse(&args) {
+        Ok(task) => task,
+        Err(e) => {
+            eprintln!("error: {e:#}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match task {
+        Task::Help => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Task::Build(opts) => package::build(opts).map(drop),
+        Task::BenchSize => package::build(package::Options::default()).map(drop),
+        Task::Test(opts) => {
+            return if suites::run(&opts) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        }
+        Task::BenchProxy(args) => bench_proxy(&args),
+        Task::Recorder { port } => run_recorder(port),
+        Task::Demo => Err(anyhow::anyhow!(
+            "`cargo xtask demo` is not yet implemented; for now run `cargo run -p salebeacon-sandbox` \
+             and `cargo run -p salebeacon-proxy`"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cargo run --release -p salebeacon-proxy --example bench`, output passed through.
+fn bench_proxy(args: &[String]) -> Result<()> {
+    cmd::header("proxy benchmark");
+    let mut run = cmd::cargo();
+    run.args([
+        "run",
+        "--release",
+        "-p",
+        "salebeacon-proxy",
+        "--example",
+        "bench",
+    ]);
+    if !args.is_empty() {
+        run.arg("--").args(args);
+    }
+    cmd::run(&mut run).context("the proxy benchmark failed (is proxy/examples/bench.rs there?)")
+}
+
+/// Runs the recorder until interrupted, logging each request.
+fn run_recorder(port: u16) -> Result<()> {
+    let server = recorder::Recorder::start(("127.0.0.1", port), true)
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port} (in use? try --port 0)"))?;
+    println!("recorder listening on {}", server.url());
+    println!(
+        "run the browser tests against it with:\n  {}={} CHROMEDRIVER=/usr/bin/chromedriver \
+         cargo test --target {} -p {}",
+        suites::TEST_SERVER_ENV,
+        server.url(),
+        tools::WASM_TARGET,
+        package::CRATE
+    );
+    loop {
+        std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Task> {
+        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn parses_commands() {
+        assert_eq!(p(&[]).unwrap(), Task::Help);
+        assert_eq!(
+            p(&["build"]).unwrap(),
+            Task::Build(package::Options { dev: false })
+        );
+        assert_eq!(
+            p(&["build", "--dev"]).unwrap(),
+            Task::Build(package::Options { dev: true })
+        );
+        assert_eq!(
+            p(&["test", "--quick", "browser"]).unwrap(),
+            Task::Test(suites::Options {
+                quick: true,
+                parts: vec![suites::Part::Browser]
+            })
+        );
+        assert_eq!(
+            p(&["bench", "proxy", "--", "-n", "5"]).unwrap(),
+            Task::BenchProxy(vec!["-n".into(), "5".into()])
+        );
+        assert_eq!(p(&["bench", "size"]).unwrap(), Task::BenchSize);
+        assert_eq!(
+            p(&["recorder", "--port", "0"]).unwrap(),
+            Task::Recorder { port: 0 }
+        );
+        assert_eq!(p(&["demo"]).unwrap(), Task::Demo);
+    }
+
+    #[test]
+    fn rejects_unknown_input() {
+        for bad in [
+            &["build", "--release"][..],
+            &["test", "unit"],
+            &["bench"],
+            &["recorder", "--port", "x"],
+            &["deploy"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
+    }
+}

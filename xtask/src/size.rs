@@ -1,0 +1,207 @@
+//! The size report of the built package: raw, gzip -9 and brotli q11 bytes of every `.js` and
+//! `.wasm` file in `pkg/`, and their total.
+//!
+//! DESIGN.md budgets the embed (loader + glue + wasm) at 20 KB brotli, which is what a page
+//! actually downloads from a CDN or the proxy. Measuring with the same compressors a server uses
+//! (at their highest settings) keeps that budget honest after every build, not only in CI.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// The embed budget from DESIGN.md, in brotli bytes (20 KB, read as KiB).
+pub const EMBED_BUDGET_BROTLI: u64 = 20 * 1024;
+
+/// One measured file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub name: String,
+    pub raw: u64,
+    pub gzip: u64,
+    pub brotli: u64,
+}
+
+/// gzip at level 9 (what `gzip -9` produces, header included).
+pub fn gzip_len(data: &[u8]) -> u64 {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(data).expect("writing to a Vec cannot fail");
+    enc.finish().expect("writing to a Vec cannot fail").len() as u64
+}
+
+/// brotli at quality 11, window 22 (the `brotli` CLI's defaults for `-q 11`).
+pub fn brotli_len(data: &[u8]) -> u64 {
+    let mut out = Vec::new();
+    {
+        let mut enc = brotli::CompressorWriter::new(&mut out, 4096, 11, 22);
+        enc.write_all(data).expect("writing to a Vec cannot fail");
+    }
+    out.len() as u64
+}
+
+/// Measures every `.js` and `.wasm` file directly in `dir`, sorted by name.
+pub fn measure(dir: &Path) -> Result<Vec<Row>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("js" | "wasm")))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let data =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            Ok(Row {
+                name: path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                raw: data.len() as u64,
+                gzip: gzip_len(&data),
+                brotli: brotli_len(&data),
+            })
+        })
+        .collect()
+}
+
+/// The table as text, with a total row.
+pub fn render(rows: &[Row]) -> String {
+    let total = Row {
+        name: "total".into(),
+        raw: rows.iter().map(|r| r.raw).sum(),
+        gzip: rows.iter().map(|r| r.gzip).sum(),
+        brotli: rows.iter().map(|r| r.brotli).sum(),
+    };
+    let width = rows
+        .iter()
+        .chain([&total])
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let mut out = format!(
+        "{:<width$}  {:>10}  {:>10}  {:>10}\n",
+        "file", "raw", "gzip -9", "brotli 11"
+    );
+    let rule = format!("{}\n", "-".repeat(width + 36));
+    out.push_str(&rule);
+    for r in rows {
+        out.push_str(&line(r, width));
+    }
+    out.push_str(&rule);
+    out.push_str(&line(&total, width));
+    out
+}
+
+fn line(r: &Row, width: usize) -> String {
+    format!(
+        "{:<width$}  {:>10}  {:>10}  {:>10}\n",
+        r.name,
+        group(r.raw),
+        group(r.gzip),
+        group(r.brotli)
+    )
+}
+
+/// `12345` → `12,345`.
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The files a page loads for the script-tag embed: the loader (from `www/package/`), the
+/// wasm-bindgen glue and the module. `index.js` (the npm entry) is not part of it.
+pub const EMBED_FILES: [&str; 3] = ["loader.js", "salebeacon.js", "salebeacon_bg.wasm"];
+
+/// The embed's brotli bytes and the embed files that are missing from `rows`.
+pub fn embed_brotli(rows: &[Row]) -> (u64, Vec<&'static str>) {
+    let mut total = 0;
+    let mut missing = Vec::new();
+    for name in EMBED_FILES {
+        match rows.iter().find(|r| r.name == name) {
+            Some(r) => total += r.brotli,
+            None => missing.push(name),
+        }
+    }
+    (total, missing)
+}
+
+/// Prints the table for `dir` and how the embed compares with its budget.
+pub fn report(dir: &Path) -> Result<Vec<Row>> {
+    let rows = measure(dir)?;
+    println!("\nsizes of {}/ (bytes):", crate::tools::shown(dir));
+    print!("{}", render(&rows));
+    let (embed, missing) = embed_brotli(&rows);
+    let verdict = if embed <= EMBED_BUDGET_BROTLI {
+        "within budget"
+    } else {
+        "OVER BUDGET"
+    };
+    println!(
+        "embed ({}), brotli: {} of {} bytes: {verdict}{}",
+        EMBED_FILES.join(" + "),
+        group(embed),
+        group(EMBED_BUDGET_BROTLI),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" (missing: {})", missing.join(", "))
+        }
+    );
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compresses_like_the_real_tools() {
+        let text = "salebeacon ".repeat(1000);
+        let (gz, br) = (gzip_len(text.as_bytes()), brotli_len(text.as_bytes()));
+        assert!(gz < 200 && br < 100, "gzip {gz}, brotli {br}");
+        // gzip has an 18-byte frame; brotli of nothing is a single byte.
+        assert_eq!(gzip_len(b""), 20);
+        assert_eq!(brotli_len(b""), 1);
+    }
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn measures_only_js_and_wasm() {
+        let dir = std::env::temp_dir().join(format!("xtask-size-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("b.wasm"), [0u8; 100]).unwrap();
+        std::fs::write(dir.join("a.js"), "export {}").unwrap();
+        std::fs::write(dir.join("a.d.ts"), "export {}").unwrap();
+        std::fs::write(dir.join("package.json"), "{}").unwrap();
+        let rows = measure(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let names: Vec<_> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a.js", "b.wasm"]);
+        assert_eq!(rows[1].raw, 100);
+        let table = render(&rows);
+        assert!(
+            table.lines().last().unwrap().starts_with("total"),
+            "{table}"
+        );
+        assert!(table.contains("109"), "{table}");
+        assert_eq!(embed_brotli(&rows), (0, EMBED_FILES.to_vec()));
+    }
+}
