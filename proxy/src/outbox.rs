@@ -1,0 +1,742 @@
+//! The durable outbox: every accepted sale and every admin update, as a job in SQLite, until Growi
+//! has it.
+//!
+//! Shape and why:
+//! - **One table of jobs**, `kind` = `create` (a sale, unique by `order_id`, which is also how a
+//!   duplicate is detected: `INSERT ... ON CONFLICT DO NOTHING`) or `update` (a PATCH body for an
+//!   `order_id`). `seq` orders everything, so the sender drains oldest first, and an update is only
+//!   eligible once its create is `sent` and has Growi's integer id.
+//! - **One writer thread owns the connection.** rusqlite is synchronous and SQLite has one writer
+//!   anyway; the thread takes commands from a channel. Sale inserts that arrive while it is busy
+//!   are committed together in **one transaction per batch (group commit)**: one fsync serves
+//!   hundreds of requests, and each request is answered only after the commit that holds its sale
+//!   returned, so `202` means "on disk". Every other operation (sender bookkeeping, admin reads)
+//!   runs as a closure on the same thread, in order with the inserts.
+//! - **WAL mode**, `synchronous=FULL` by default (a commit is fsynced before the answer: the sale
+//!   survives a power cut). `synchronous=NORMAL` is offered: in WAL mode a committed transaction
+//!   is in the WAL file in the OS page cache, so it survives a crash or `kill -9` of the process
+//!   but not a power cut of the machine.
+
+use crate::config::DbSync;
+use rusqlite::{params, Connection, OptionalExtension};
+use salebeacon::time::format_utc;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+/// The most closures or inserts taken from the channel in one round.
+const CHANNEL_CAPACITY: usize = 8192;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT    NOT NULL CHECK (kind IN ('create', 'update')),
+    order_id        TEXT    NOT NULL,
+    body            TEXT    NOT NULL,
+    state           TEXT    NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    last_status     INTEGER,
+    last_error      TEXT,
+    growi_id        INTEGER,
+    created_at      INTEGER NOT NULL,
+    sent_at         INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_create_order ON jobs (order_id) WHERE kind = 'create';
+CREATE INDEX IF NOT EXISTS jobs_order ON jobs (order_id, seq);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
+";
+
+/// A job's delivery state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Sent,
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Sent => "sent",
+            JobState::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<JobState> {
+        match s {
+            "queued" => Some(JobState::Queued),
+            "sent" => Some(JobState::Sent),
+            "failed" => Some(JobState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// What a job does upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    Create,
+    Update,
+}
+
+/// The outcome of offering a sale to the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Committed as a new job.
+    Queued,
+    /// A sale with this `order_id` is already in the outbox.
+    Duplicate,
+}
+
+/// The outbox failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OutboxError {
+    #[error("the outbox is closed")]
+    Closed,
+    #[error("sqlite: {0}")]
+    Sqlite(String),
+}
+
+impl From<rusqlite::Error> for OutboxError {
+    fn from(e: rusqlite::Error) -> Self {
+        OutboxError::Sqlite(e.to_string())
+    }
+}
+
+/// The next job for the sender.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub seq: i64,
+    pub kind: JobKind,
+    pub order_id: String,
+    /// The JSON body to send.
+    pub body: String,
+    pub attempts: u32,
+    /// Unix ms before which it must not be tried.
+    pub next_attempt_at: i64,
+    /// For an update: the Growi id of its sale.
+    pub growi_id: Option<i64>,
+}
+
+/// A job as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    pub id: i64,
+    pub kind: JobKind,
+    pub order_id: String,
+    pub state: JobState,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub growi_id: Option<i64>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+    /// What is (or was) sent upstream.
+    pub body: serde_json::Value,
+}
+
+/// A sale and its updates.
+#[derive(Debug, Clone, Serialize)]
+pub struct SaleView {
+    #[serde(flatten)]
+    pub sale: JobView,
+    pub updates: Vec<JobView>,
+}
+
+/// The result of asking to retry a failed sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryOutcome {
+    NotFound,
+    /// Nothing failed for this order (the state of its create).
+    NothingFailed(JobState),
+    /// This many jobs (the create and/or its updates) are queued again.
+    Requeued(usize),
+}
+
+type Op = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Cmd {
+    Insert {
+        order_id: String,
+        body: String,
+        now: i64,
+        reply: oneshot::Sender<Result<Enqueued, OutboxError>>,
+    },
+    Op(Op),
+    Close,
+}
+
+/// A handle on the outbox; cheap to clone. The writer thread ends when [`Outbox::close`] is
+/// called or every handle is dropped.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Cmd>,
+    changed: Arc<Notify>,
+    thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    checkpointer: Arc<std::sync::Mutex<Option<Checkpointer>>>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Outbox")
+    }
+}
+
+impl Outbox {
+    /// Opens (creating if needed) the database at `path` and starts the writer thread.
+    pub fn open(path: &Path, sync: DbSync, batch_max: usize) -> Result<Outbox, OutboxError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(OutboxError::Sqlite(format!(
+                "could not switch to WAL mode (got {mode})"
+            )));
+        }
+        conn.execute_batch(match sync {
+            DbSync::Full => "PRAGMA synchronous=FULL;",
+            DbSync::Normal => "PRAGMA synchronous=NORMAL;",
+        })?;
+        conn.execute_batch(SCHEMA)?;
+        // Checkpoints run on their own thread and connection (below), never inside a commit.
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+        let checkpointer = Checkpointer::start(path)?;
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let changed = Arc::new(Notify::new());
+        let notify = changed.clone();
+        let batch_max = batch_max.max(1);
+        let thread = std::thread::Builder::new()
+            .name("salebeacon-outbox".into())
+            .spawn(move || writer(conn, rx, notify, batch_max))
+            .map_err(|e| OutboxError::Sqlite(format!("cannot start the writer thread: {e}")))?;
+        Ok(Outbox {
+            tx,
+            changed,
+            thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+            checkpointer: Arc::new(std::sync::Mutex::new(Some(checkpointer))),
+        })
+    }
+
+    /// Woken whenever new work may be ready for the sender.
+    pub fn changed(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+
+    /// Commits a validated sale (its Growi create body as JSON). Returns once it is on disk.
+    pub async fn enqueue_sale(
+        &self,
+        order_id: String,
+        body: String,
+        now: i64,
+    ) -> Result<Enqueued, OutboxError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Insert {
+                order_id,
+                body,
+                now,
+                reply,
+            })
+            .await
+            .map_err(|_| OutboxError::Closed)?;
+        rx.await.map_err(|_| OutboxError::Closed)?
+    }
+
+    /// Runs `f` on the writer thread.
+    async fn call<T, F>(&self, f: F) -> Result<T, OutboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let op: Op = Box::new(move |conn| {
+            let _ = reply.send(f(conn).map_err(OutboxError::from));
+        });
+        self.tx
+            .send(Cmd::Op(op))
+            .await
+            .map_err(|_| OutboxError::Closed)?;
+        rx.await.map_err(|_| OutboxError::Closed)?
+    }
+
+    /// Jobs waiting to be delivered.
+    pub async fn queue_depth(&self) -> Result<u64, OutboxError> {
+        self.call(|c| {
+            c.query_row(
+                "SELECT count(*) FROM jobs WHERE state = 'queued'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .await
+        .map(|n| u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The oldest queued job that can go now or later (an update only once its sale has a Growi
+    /// id), regardless of its `next_attempt_at`: a job waiting for its retry keeps its place.
+    pub async fn next_job(&self) -> Result<Option<Job>, OutboxError> {
+        self.call(|c| {
+            c.prepare_cached(
+                "SELECT j.seq, j.kind, j.order_id, j.body, j.attempts, j.next_attempt_at, s.growi_id
+                 FROM jobs j
+                 LEFT JOIN jobs s ON j.kind = 'update' AND s.kind = 'create' AND s.order_id = j.order_id
+                 WHERE j.state = 'queued'
+                   AND (j.kind = 'create' OR (s.state = 'sent' AND s.growi_id IS NOT NULL))
+                 ORDER BY j.seq LIMIT 1",
+            )?
+            .query_row([], |r| {
+                let kind: String = r.get(1)?;
+                Ok(Job {
+                    seq: r.get(0)?,
+                    kind: if kind == "update" { JobKind::Update } else { JobKind::Create },
+                    order_id: r.get(2)?,
+                    body: r.get(3)?,
+                    attempts: r.get(4)?,
+                    next_attempt_at: r.get(5)?,
+                    growi_id: r.get(6)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    /// Growi took the job.
+    pub async fn mark_sent(
+        &self,
+        seq: i64,
+        status: u16,
+        growi_id: Option<i64>,
+        now: i64,
+    ) -> Result<(), OutboxError> {
+        let notify = self.changed.clone();
+        self.call(move |c| {
+            c.execute(
+                "UPDATE jobs SET state = 'sent', sent_at = ?2, last_status = ?3, last_error = NULL,
+                        attempts = attempts + 1, growi_id = COALESCE(?4, growi_id)
+                 WHERE seq = ?1",
+                params![seq, now, status, growi_id],
+            )?;
+            notify.notify_one();
+            Ok(())
+        })
+        .await
+    }
+
+    /// The attempt failed in a way worth retrying at `next_attempt_at`.
+    pub async fn mark_retry(
+        &self,
+        seq: i64,
+        status: Option<u16>,
+        error: String,
+        next_attempt_at: i64,
+    ) -> Result<(), OutboxError> {
+        self.call(move |c| {
+            c.execute(
+                "UPDATE jobs SET attempts = attempts + 1, next_attempt_at = ?2, last_status = ?3,
+                        last_error = ?4
+                 WHERE seq = ?1",
+                params![seq, next_attempt_at, status, error],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records why a job did not go (rate limit, key refused) without counting an attempt.
+    pub async fn note(&self, seq: i64, status: u16, error: String) -> Result<(), OutboxError> {
+        self.call(move |c| {
+            c.execute(
+                "UPDATE jobs SET last_status = ?2, last_error = ?3 WHERE seq = ?1",
+                params![seq, status, error],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Growi refused the job for good.
+    pub async fn mark_failed(
+        &self,
+        seq: i64,
+        status: u16,
+        error: String,
+    ) -> Result<(), OutboxError> {
+        self.call(move |c| {
+            c.execute(
+                "UPDATE jobs SET state = 'failed', attempts = attempts + 1, last_status = ?2,
+                        last_error = ?3
+                 WHERE seq = ?1",
+                params![seq, status, error],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Queues a PATCH body for the sale `order_id`. `None` if the outbox has no such sale.
+    pub async fn enqueue_update(
+        &self,
+        order_id: String,
+        body: String,
+        now: i64,
+    ) -> Result<Option<i64>, OutboxError> {
+        let notify = self.changed.clone();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let known: Option<i64> = tx
+                .query_row(
+                    "SELECT seq FROM jobs WHERE kind = 'create' AND order_id = ?1",
+                    [&order_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if known.is_none() {
+                return Ok(None);
+            }
+            tx.execute(
+                "INSERT INTO jobs (kind, order_id, body, created_at) VALUES ('update', ?1, ?2, ?3)",
+                params![order_id, body, now],
+            )?;
+            let seq = tx.last_insert_rowid();
+            tx.commit()?;
+            notify.notify_one();
+            Ok(Some(seq))
+        })
+        .await
+    }
+
+    /// Puts a sale's failed create and failed updates back in the queue, keeping their place.
+    pub async fn retry_failed(&self, order_id: String) -> Result<RetryOutcome, OutboxError> {
+        let notify = self.changed.clone();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let state: Option<String> = tx
+                .query_row(
+                    "SELECT state FROM jobs WHERE kind = 'create' AND order_id = ?1",
+                    [&order_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(state) = state else {
+                return Ok(RetryOutcome::NotFound);
+            };
+            let n = tx.execute(
+                "UPDATE jobs SET state = 'queued', attempts = 0, next_attempt_at = 0
+                 WHERE order_id = ?1 AND state = 'failed'",
+                [&order_id],
+            )?;
+            tx.commit()?;
+            if n == 0 {
+                let s = JobState::parse(&state).unwrap_or(JobState::Queued);
+                return Ok(RetryOutcome::NothingFailed(s));
+            }
+            notify.notify_one();
+            Ok(RetryOutcome::Requeued(n))
+        })
+        .await
+    }
+
+    /// A sale with its updates, by `order_id`.
+    pub async fn get(&self, order_id: String) -> Result<Option<SaleView>, OutboxError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM jobs WHERE order_id = ?1 ORDER BY seq"
+            ))?;
+            let rows = stmt
+                .query_map([&order_id], view_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut sale = None;
+            let mut updates = Vec::new();
+            for v in rows {
+                match v.kind {
+                    JobKind::Create => sale = Some(v),
+                    JobKind::Update => updates.push(v),
+                }
+            }
+            Ok(sale.map(|sale| SaleView { sale, updates }))
+        })
+        .await
+    }
+
+    /// Jobs in `state` (any state if `None`), oldest first, at most `limit`.
+    pub async fn list(
+        &self,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> Result<Vec<JobView>, OutboxError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1) ORDER BY seq LIMIT ?2"
+            ))?;
+            let rows = stmt
+                .query_map(params![state.map(JobState::as_str), limit], view_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), OutboxError> {
+        self.call(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+            .await
+            .map(|_| ())
+    }
+
+    /// Finishes every command already sent, then stops the writer thread and waits for it.
+    pub async fn close(&self) {
+        let _ = self.tx.send(Cmd::Close).await;
+        let handle = self.thread.lock().ok().and_then(|mut g| g.take());
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+        let checkpointer = self.checkpointer.lock().ok().and_then(|mut g| g.take());
+        if let Some(c) = checkpointer {
+            let _ = tokio::task::spawn_blocking(move || c.stop()).await;
+        }
+    }
+}
+
+/// Copies the WAL into the database file in the background (`PRAGMA wal_checkpoint(PASSIVE)`
+/// every 250 ms on its own connection). SQLite's automatic checkpoint would run inside whichever
+/// commit crosses the threshold and stall every request waiting on that batch; a passive
+/// checkpoint on another connection runs beside the writer instead.
+/// Dropping it (when the last outbox handle goes) also stops the thread, without waiting.
+struct Checkpointer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, OutboxError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("salebeacon-checkpoint".into())
+            .spawn(move || {
+                let checkpoint = |mode: &str| {
+                    let sql = format!("PRAGMA wal_checkpoint({mode})");
+                    if let Err(e) = conn.query_row(&sql, [], |_| Ok(())) {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                };
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                    checkpoint("PASSIVE");
+                }
+                checkpoint("TRUNCATE");
+            })
+            .map_err(|e| OutboxError::Sqlite(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+const COLUMNS: &str = "seq, kind, order_id, state, attempts, next_attempt_at, last_status, \
+                       last_error, growi_id, created_at, sent_at, body";
+
+fn view_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobView> {
+    let kind: String = r.get(1)?;
+    let state: String = r.get(3)?;
+    let state = JobState::parse(&state).unwrap_or(JobState::Queued);
+    let next: i64 = r.get(5)?;
+    let body: String = r.get(11)?;
+    Ok(JobView {
+        id: r.get(0)?,
+        kind: if kind == "update" {
+            JobKind::Update
+        } else {
+            JobKind::Create
+        },
+        order_id: r.get(2)?,
+        state,
+        attempts: r.get(4)?,
+        next_attempt_at: (state == JobState::Queued && next > 0).then(|| format_utc(next)),
+        last_status: r.get(6)?,
+        last_error: r.get(7)?,
+        growi_id: r.get(8)?,
+        created_at: format_utc(r.get(9)?),
+        sent_at: r.get::<_, Option<i64>>(10)?.map(format_utc),
+        body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+    })
+}
+
+/// The writer thread: group-commits inserts, runs other operations in arrival order.
+fn writer(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Cmd>,
+    changed: Arc<Notify>,
+    batch_max: usize,
+) {
+    let mut inserts = Vec::with_capacity(batch_max);
+    let mut ops: Vec<Op> = Vec::new();
+    let mut closing = false;
+    while let Some(first) = rx.blocking_recv() {
+        let mut pending = Some(first);
+        while let Some(cmd) = pending.take().or_else(|| {
+            (inserts.len() < batch_max && ops.len() < batch_max)
+                .then(|| rx.try_recv().ok())
+                .flatten()
+        }) {
+            match cmd {
+                Cmd::Insert {
+                    order_id,
+                    body,
+                    now,
+                    reply,
+                } => inserts.push((order_id, body, now, reply)),
+                Cmd::Op(op) => ops.push(op),
+                Cmd::Close => {
+                    closing = true;
+                    break;
+                }
+            }
+        }
+        if !inserts.is_empty() {
+            commit_inserts(&mut conn, &mut inserts, &changed);
+        }
+        for op in ops.drain(..) {
+            let run = std::panic::AssertUnwindSafe(|| op(&mut conn));
+            if std::panic::catch_unwind(run).is_err() {
+                tracing::error!("an outbox operation panicked");
+            }
+        }
+        if closing {
+            return;
+        }
+    }
+}
+
+type Insert = (
+    String,
+    String,
+    i64,
+    oneshot::Sender<Result<Enqueued, OutboxError>>,
+);
+
+fn commit_inserts(conn: &mut Connection, inserts: &mut Vec<Insert>, changed: &Notify) {
+    let result = (|| -> rusqlite::Result<Vec<Enqueued>> {
+        let tx = conn.transaction()?;
+        let mut outcomes = Vec::with_capacity(inserts.len());
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO jobs (kind, order_id, body, created_at) VALUES ('create', ?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for (order_id, body, now, _) in inserts.iter() {
+                let n = stmt.execute(params![order_id, body, now])?;
+                outcomes.push(if n == 1 {
+                    Enqueued::Queued
+                } else {
+                    Enqueued::Duplicate
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    })();
+    match result {
+        Ok(outcomes) => {
+            if outcomes.contains(&Enqueued::Queued) {
+                changed.notify_one();
+            }
+            for ((_, _, _, reply), outcome) in inserts.drain(..).zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, batch = inserts.len(), "outbox commit failed");
+            let err = OutboxError::from(e);
+            for (_, _, _, reply) in inserts.drain(..) {
+                let _ = reply.send(Err(err.clone()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn duplicates_in_one_batch_and_update_ordering() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::open(&dir.path().join("t.db"), DbSync::Normal, 64).unwrap();
+        // Concurrent inserts of the same order: exactly one is queued, whatever the batching.
+        let tries: Vec<_> = (0..20)
+            .map(|i| {
+                let ob = ob.clone();
+                tokio::spawn(async move {
+                    ob.enqueue_sale(format!("O-{}", i % 5), "{}".into(), 1)
+                        .await
+                })
+            })
+            .collect();
+        let mut queued = 0;
+        for t in tries {
+            if t.await.unwrap().unwrap() == Enqueued::Queued {
+                queued += 1;
+            }
+        }
+        assert_eq!(queued, 5);
+        assert_eq!(ob.queue_depth().await.unwrap(), 5);
+
+        // An update waits for its create's Growi id; it then comes before younger creates.
+        let first = ob.next_job().await.unwrap().unwrap();
+        assert_eq!(first.kind, JobKind::Create);
+        let upd = ob
+            .enqueue_update(first.order_id.clone(), "{\"status\":\"paid\"}".into(), 2)
+            .await
+            .unwrap();
+        assert!(upd.is_some());
+        assert_eq!(
+            ob.enqueue_update("NOPE".into(), "{}".into(), 2)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(ob.next_job().await.unwrap().unwrap().seq, first.seq);
+        ob.mark_sent(first.seq, 201, Some(77), 3).await.unwrap();
+        let next = ob.next_job().await.unwrap().unwrap();
+        assert_eq!(
+            next.kind,
+            JobKind::Create,
+            "the update is younger than the other creates"
+        );
+        for _ in 0..4 {
+            let j = ob.next_job().await.unwrap().unwrap();
+            assert_eq!(j.kind, JobKind::Create);
+            ob.mark_failed(j.seq, 422, "no".into()).await.unwrap();
+        }
+        let u = ob.next_job().await.unwrap().unwrap();
+        assert_eq!((u.kind, u.growi_id), (JobKind::Update, Some(77)));
+        assert_eq!(ob.list(Some(JobState::Failed), 10).await.unwrap().len(), 4);
+        ob.close().await;
+        assert!(ob.queue_depth().await.is_err());
+    }
+}

@@ -1,0 +1,614 @@
+//! The browser-facing trust policy and endpoints, through the router with `oneshot`.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::Router;
+use salebeacon::attribution::{Attribution, Model, Referral};
+use salebeacon_proxy::config::RateLimit;
+use salebeacon_proxy::outbox::Outbox;
+use salebeacon_proxy::{app, now_ms, sign_order_token, AppState, ProxyConfig, Secret};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const SHOP: &str = "https://shop.example.com";
+const VID: &str = "0b6f3c1e-2a4d-4e5f-9a7b-1c2d3e4f5a6b";
+
+struct Harness {
+    app: Router,
+    state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+fn harness(tune: impl FnOnce(&mut ProxyConfig)) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = common::config("http://127.0.0.1:9/api/public/v1", &dir.path().join("o.db"));
+    c.allowed_origins = vec![SHOP.into()];
+    tune(&mut c);
+    let c = c.validate().unwrap();
+    let outbox = Outbox::open(&c.db_path, c.db_sync, c.batch_max).unwrap();
+    let state = AppState::new(c, outbox);
+    Harness {
+        app: app(state.clone()),
+        state,
+        _dir: dir,
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+async fn call(h: &Harness, req: Request<Body>) -> Reply {
+    let r = h.app.clone().oneshot(req).await.unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn post(path: &str) -> axum::http::request::Builder {
+    Request::post(format!("/salebeacon{path}")).header(header::CONTENT_TYPE, "application/json")
+}
+
+fn sales_req(body: &Value) -> Request<Body> {
+    post("/sales").body(Body::from(body.to_string())).unwrap()
+}
+
+async fn stored(h: &Harness, order_id: &str) -> Value {
+    let v = h
+        .state
+        .outbox
+        .get(order_id.into())
+        .await
+        .unwrap()
+        .expect("sale in the outbox");
+    serde_json::to_value(v.sale.body).unwrap()
+}
+
+fn aff_cookie(tag: &str, captured_at: i64) -> String {
+    Attribution {
+        referral: Referral::Tag(tag.into()),
+        model: Model::LastClick,
+        captured_at,
+    }
+    .encode()
+}
+
+#[tokio::test]
+async fn queued_then_duplicate() {
+    let h = harness(|_| {});
+    let r = call(&h, sales_req(&common::sale("B-1", "creator42"))).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::ACCEPTED, json!({"status": "queued"}))
+    );
+    let r = call(&h, sales_req(&common::sale("B-1", "creator42"))).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (StatusCode::OK, json!({"status": "duplicate"}))
+    );
+    let body = stored(&h, "B-1").await;
+    assert_eq!(body["campaign_affiliate_id"], "creator42");
+    assert!(
+        body["occurred_at"].as_str().unwrap().ends_with('Z'),
+        "the proxy stamps occurred_at"
+    );
+}
+
+#[tokio::test]
+async fn cors_for_configured_origins_only() {
+    let h = harness(|_| {});
+    let preflight = |origin: &str| {
+        Request::options("/salebeacon/sales")
+            .header(header::ORIGIN, origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = call(&h, preflight(SHOP)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.header("access-control-allow-origin"), Some(SHOP));
+    assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+    assert!(r
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    assert!(r
+        .header("access-control-allow-headers")
+        .unwrap()
+        .contains("content-type"));
+
+    let r = call(&h, preflight("https://evil.example")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+
+    let with_origin = |origin: &str, id: &str| {
+        post("/sales")
+            .header(header::ORIGIN, origin)
+            .header(header::HOST, "proxy.example.com")
+            .body(Body::from(common::sale(id, "creator42").to_string()))
+            .unwrap()
+    };
+    let r = call(&h, with_origin(SHOP, "C-1")).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(r.header("access-control-allow-origin"), Some(SHOP));
+    assert_eq!(r.header("vary"), Some("Origin"));
+
+    let r = call(&h, with_origin("https://evil.example", "C-2")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    assert!(
+        h.state.outbox.get("C-2".into()).await.unwrap().is_none(),
+        "not queued"
+    );
+
+    // Same origin: no CORS headers needed, accepted.
+    let r = call(&h, with_origin("https://proxy.example.com", "C-3")).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn body_limit_is_413() {
+    let h = harness(|c| c.body_limit = 1024);
+    let mut sale = common::sale("BIG-1", "creator42");
+    sale["customer_name"] = json!("x".repeat(2000));
+    let r = call(&h, sales_req(&sale)).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.json()["error"].as_str().unwrap().contains("1024"));
+}
+
+#[tokio::test]
+async fn per_ip_rate_limit_with_retry_after() {
+    let h = harness(|c| {
+        c.rate_limit = RateLimit {
+            per_minute: 6,
+            burst: 2,
+        };
+        c.trust_forwarded_for = true;
+    });
+    let from = |ip: &str, id: &str| {
+        post("/sales")
+            .header("x-forwarded-for", format!("203.0.113.9, {ip}"))
+            .body(Body::from(common::sale(id, "creator42").to_string()))
+            .unwrap()
+    };
+    assert_eq!(
+        call(&h, from("198.51.100.1", "RL-1")).await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        call(&h, from("198.51.100.1", "RL-2")).await.status,
+        StatusCode::ACCEPTED
+    );
+    let r = call(&h, from("198.51.100.1", "RL-3")).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=10).contains(&retry), "{retry}");
+    assert_eq!(
+        call(&h, from("198.51.100.2", "RL-4")).await.status,
+        StatusCode::ACCEPTED
+    );
+
+    // Without trust_forwarded_for, X-Forwarded-For does not pick a fresh bucket.
+    let h = harness(|c| {
+        c.rate_limit = RateLimit {
+            per_minute: 6,
+            burst: 1,
+        }
+    });
+    assert_eq!(
+        call(&h, from("198.51.100.1", "RL-5")).await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        call(&h, from("198.51.100.2", "RL-6")).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn signed_order_tokens() {
+    let h = harness(|c| {
+        c.order_token_secret = Some(Secret::new(common::ORDER_SECRET));
+        c.require_order_token = true;
+    });
+    let secret = common::ORDER_SECRET.as_bytes();
+    let later = u64::try_from(now_ms() / 1000).unwrap() + 600;
+    let mut s = common::sale("TOK-1", "creator42");
+    s["order_token"] = json!(sign_order_token(secret, "TOK-1", Some(12999), "usd", later));
+    assert_eq!(call(&h, sales_req(&s)).await.status, StatusCode::ACCEPTED);
+    let stored = stored(&h, "TOK-1").await;
+    assert!(
+        stored.get("order_token").is_none(),
+        "the token is not sent to Growi"
+    );
+
+    let issue_of = |r: &Reply| {
+        let v = r.json();
+        assert_eq!(v["error"], "invalid sale");
+        assert_eq!(v["issues"][0]["field"], "order_token", "{v}");
+        v["issues"][0]["message"].as_str().unwrap().to_owned()
+    };
+    // Tampered: the page raised nothing but changed the total.
+    let mut t = common::sale("TOK-2", "creator42");
+    t["total"] = json!(1);
+    t["order_token"] = json!(sign_order_token(secret, "TOK-2", Some(12999), "usd", later));
+    let r = call(&h, sales_req(&t)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(issue_of(&r).contains("does not match"));
+    // Forged with another secret.
+    let mut f = common::sale("TOK-3", "creator42");
+    f["order_token"] = json!(sign_order_token(
+        b"guessed-secret-000000",
+        "TOK-3",
+        Some(12999),
+        "usd",
+        later
+    ));
+    assert_eq!(
+        call(&h, sales_req(&f)).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // Expired.
+    let mut e = common::sale("TOK-4", "creator42");
+    e["order_token"] = json!(sign_order_token(
+        secret,
+        "TOK-4",
+        Some(12999),
+        "usd",
+        later - 1200
+    ));
+    let r = call(&h, sales_req(&e)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(issue_of(&r).contains("expired"));
+    // Missing while required.
+    let r = call(&h, sales_req(&common::sale("TOK-5", "creator42"))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(issue_of(&r).contains("required"));
+}
+
+#[tokio::test]
+async fn merchant_decisions_are_refused_from_a_browser() {
+    let h = harness(|_| {});
+    let mut s = common::sale("M-1", "creator42");
+    s["commission"] = json!(100);
+    s["due_at"] = json!("2030-01-01T00:00:00Z");
+    s["status"] = json!("paid");
+    let r = call(&h, sales_req(&s)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let v = r.json();
+    let fields: Vec<&str> = v["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["due_at", "commission", "status"], "{v}");
+    let metrics = call(
+        &h,
+        Request::get("/salebeacon/metrics")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&metrics.body).contains("salebeacon_sales_invalid_total 1\n"));
+}
+
+#[tokio::test]
+async fn bodies_text_plain_and_unusable() {
+    let h = harness(|_| {});
+    let text = |ct: &str, body: Vec<u8>| {
+        Request::post("/salebeacon/sales")
+            .header(header::CONTENT_TYPE, ct)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let s = common::sale("T-1", "creator42").to_string().into_bytes();
+    let r = call(&h, text("text/plain;charset=UTF-8", s)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    for (body, says) in [
+        (b"order_id=1&total=2".to_vec(), "not valid JSON"),
+        (b"[1,2]".to_vec(), "must be a JSON object"),
+        (vec![0xff, 0xfe, b'{', b'}'], "not UTF-8"),
+        (Vec::new(), "empty"),
+    ] {
+        let r = call(&h, text("text/plain", body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let err = r.json()["error"].as_str().unwrap().to_owned();
+        assert!(err.contains(says), "{err}");
+    }
+    let r = call(
+        &h,
+        text("application/x-www-form-urlencoded", b"a=1".to_vec()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn cookies_attribute_when_the_body_does_not() {
+    let h = harness(|_| {});
+    let cookie = format!(
+        "sb_aff={}; sb_vid={VID}",
+        aff_cookie("ana_lifestyle", now_ms() - 86_400_000)
+    );
+    let req = |id: &str, cookie: &str| {
+        post("/sales")
+            .header(header::COOKIE, cookie)
+            .body(Body::from(
+                json!({"order_id": id, "total": 500, "currency": "eur"}).to_string(),
+            ))
+            .unwrap()
+    };
+    assert_eq!(
+        call(&h, req("CK-1", &cookie)).await.status,
+        StatusCode::ACCEPTED
+    );
+    let body = stored(&h, "CK-1").await;
+    assert_eq!(body["campaign_affiliate_id"], "ana_lifestyle");
+    assert_eq!(body["visitor_uid"], VID);
+
+    let expired = format!(
+        "sb_aff={}",
+        aff_cookie("ana_lifestyle", now_ms() - 31 * 86_400_000)
+    );
+    let r = call(&h, req("CK-2", &expired)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["issues"][0]["field"], "campaign_affiliate_id");
+}
+
+#[tokio::test]
+async fn implausible_occurred_at_is_replaced() {
+    let h = harness(|_| {});
+    let now = now_ms();
+    let at = |ms: i64| salebeacon::time::format_utc(ms);
+    for (id, occurred, kept) in [
+        ("OA-1", at(now - 3_600_000), true),
+        ("OA-2", at(now + 86_400_000), false),
+        ("OA-3", at(now - 8 * 86_400_000), false),
+    ] {
+        let mut s = common::sale(id, "creator42");
+        s["occurred_at"] = json!(occurred);
+        assert_eq!(call(&h, sales_req(&s)).await.status, StatusCode::ACCEPTED);
+        let got = stored(&h, id).await["occurred_at"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let got_ms = salebeacon::time::parse_rfc3339(&got).unwrap();
+        if kept {
+            assert_eq!(got, occurred);
+        } else {
+            assert!((got_ms - now).abs() < 60_000, "{id}: {got}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn pixel_always_answers_a_gif_and_records_valid_sales() {
+    let h = harness(|_| {});
+    let get = |q: &str, cookie: Option<&str>| {
+        let mut b = Request::get(format!("/salebeacon/pixel.gif?{q}"));
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    for q in [
+        "",
+        "order_id=P-0&total=abc",
+        "%zz=&&&",
+        "order_id=P-0&total=1&currency=usd",
+    ] {
+        let r = call(&h, get(q, None)).await;
+        assert_eq!(r.status, StatusCode::OK, "{q}");
+        assert_eq!(r.header("content-type"), Some("image/gif"));
+        assert!(r.header("cache-control").unwrap().contains("no-store"));
+        assert_eq!(&r.body[..6], b"GIF89a");
+    }
+    assert!(
+        h.state.outbox.get("P-0".into()).await.unwrap().is_none(),
+        "unattributed: not queued"
+    );
+    let cookie = format!("sb_aff={}; sb_vid={VID}", aff_cookie("creator42", now_ms()));
+    let r = call(
+        &h,
+        get(
+            "order_id=P-1&total=4200&currency=usd&customer_email=ann%40example.com&cb=123",
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(&r.body[..6], b"GIF89a");
+    let body = stored(&h, "P-1").await;
+    assert_eq!(body["total"], 4200);
+    assert_eq!(body["campaign_affiliate_id"], "creator42");
+    assert_eq!(body["visitor_uid"], VID);
+    assert!(
+        body.get("customer_email").is_none(),
+        "personal data from a URL is dropped"
+    );
+}
+
+#[tokio::test]
+async fn touch_sets_http_only_cookies() {
+    let h = harness(|c| c.cookie_domain = Some("example.com".into()));
+    let aff = aff_cookie("creator42", now_ms());
+    let touch = |body: Value, https: bool| {
+        let mut b = post("/touch");
+        if https {
+            b = b.header("x-forwarded-proto", "https");
+        }
+        b.body(Body::from(body.to_string())).unwrap()
+    };
+    let r = call(&h, touch(json!({"aff": aff, "vid": VID}), true)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let cookies: Vec<&str> = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies.len(), 2);
+    let aff_c = cookies.iter().find(|c| c.starts_with("sb_aff=")).unwrap();
+    assert!(aff_c.starts_with(&format!("sb_aff={aff};")));
+    for attr in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/",
+        "Secure",
+        "Domain=example.com",
+        "Expires=",
+    ] {
+        assert!(aff_c.contains(attr), "{attr} in {aff_c}");
+    }
+    let max_age: i64 = aff_c
+        .split("Max-Age=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (30 * 86_400 - 60..=30 * 86_400).contains(&max_age),
+        "window: {max_age}"
+    );
+    let vid_c = cookies.iter().find(|c| c.starts_with("sb_vid=")).unwrap();
+    assert!(
+        vid_c.contains("HttpOnly") && vid_c.contains("Max-Age=34560000"),
+        "{vid_c}"
+    );
+
+    let r = call(&h, touch(json!({"vid": VID}), false)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(
+        !r.header("set-cookie").unwrap().contains("Secure"),
+        "plain http: no Secure"
+    );
+
+    let r = call(
+        &h,
+        touch(json!({"aff": "creator42<script>", "vid": "nope"}), false),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let v = r.json();
+    assert_eq!(v["issues"].as_array().unwrap().len(), 2, "{v}");
+    assert!(r.header("set-cookie").is_none());
+    // One valid value is enough; the invalid one is ignored.
+    let r = call(&h, touch(json!({"aff": "garbage", "vid": VID}), false)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.headers.get_all("set-cookie").iter().count(), 1);
+}
+
+#[tokio::test]
+async fn admin_needs_the_token_and_sends_no_cors() {
+    let h = harness(|_| {});
+    let get = |auth: Option<&str>| {
+        let mut b =
+            Request::get("/salebeacon/admin/sales?state=failed").header(header::ORIGIN, SHOP);
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    assert_eq!(call(&h, get(None)).await.status, StatusCode::UNAUTHORIZED);
+    let wrong = call(&h, get(Some("Bearer admin-token-0123456789-secreT"))).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.header("www-authenticate").is_some());
+    let ok = call(&h, get(Some(&format!("Bearer {}", common::ADMIN_TOKEN)))).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.json()["count"], 0);
+    assert_eq!(ok.header("access-control-allow-origin"), None);
+    let missing = Request::get("/salebeacon/admin/sales/NOPE")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", common::ADMIN_TOKEN),
+        )
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&h, missing).await.status, StatusCode::NOT_FOUND);
+    // Server-side create may set commission.
+    let create = Request::post("/salebeacon/admin/sales")
+        .header(header::AUTHORIZATION, format!("Bearer {}", common::ADMIN_TOKEN))
+        .body(Body::from(json!({"order_id": "SRV-1", "total": 100, "currency": "usd", "campaign_affiliate_id": "creator42", "commission": 7}).to_string()))
+        .unwrap();
+    assert_eq!(call(&h, create).await.status, StatusCode::ACCEPTED);
+    assert_eq!(stored(&h, "SRV-1").await["commission"], 7);
+
+    let disabled = harness(|c| c.admin_token = None);
+    let r = call(
+        &disabled,
+        get(Some(&format!("Bearer {}", common::ADMIN_TOKEN))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let h = harness(|_| {});
+    call(&h, sales_req(&common::sale("H-1", "creator42"))).await;
+    let r = call(
+        &h,
+        Request::get("/salebeacon/healthz")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["status"], "ok");
+    assert_eq!(r.json()["queue_depth"], 1);
+    let r = call(
+        &h,
+        Request::get("/salebeacon/metrics")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let text = String::from_utf8(r.body).unwrap();
+    for line in [
+        "salebeacon_queue_depth 1\n",
+        "salebeacon_sales_accepted_total 1\n",
+        "salebeacon_sales_duplicate_total 0\n",
+        "salebeacon_upstream_sent_total 0\n",
+        "salebeacon_upstream_failed_total 0\n",
+        "salebeacon_upstream_retries_total 0\n",
+        "salebeacon_upstream_429_total 0\n",
+        "salebeacon_upstream_latency_seconds_count 0\n",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    h.state.outbox.close().await;
+    let r = call(
+        &h,
+        Request::get("/salebeacon/healthz")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+}

@@ -1,0 +1,113 @@
+//! Shared test helpers: an in-process sandbox, a proxy pointed at it, polling.
+#![allow(dead_code)]
+
+use salebeacon_proxy::config::RateLimit;
+use salebeacon_proxy::{ProxyConfig, RunningProxy, Secret};
+use salebeacon_sandbox::{RunningSandbox, SandboxConfig};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub const API_KEY: &str = "sk_test_sandbox";
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789-secret";
+pub const ORDER_SECRET: &str = "order-token-secret-0123456789";
+
+pub async fn sandbox(min_interval_ms: u64) -> RunningSandbox {
+    sandbox_with(SandboxConfig {
+        min_interval: Duration::from_millis(min_interval_ms),
+        ..SandboxConfig::default()
+    })
+    .await
+}
+
+pub async fn sandbox_with(config: SandboxConfig) -> RunningSandbox {
+    salebeacon_sandbox::spawn(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("sandbox starts")
+}
+
+/// A test configuration: fast pace and backoff, rate limit off, admin token set.
+pub fn config(upstream: &str, db: &Path) -> ProxyConfig {
+    let mut c = ProxyConfig::new(Secret::new(API_KEY));
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.upstream = upstream.to_owned();
+    c.db_path = db.to_owned();
+    c.pace = Duration::from_millis(200);
+    c.upstream_timeout = Duration::from_secs(2);
+    c.backoff.base_ms = 50;
+    c.backoff.cap_ms = 400;
+    c.auth_pause = Duration::from_millis(500);
+    c.rate_limit = RateLimit {
+        per_minute: 0,
+        burst: 1,
+    };
+    c.admin_token = Some(Secret::new(ADMIN_TOKEN));
+    c
+}
+
+pub async fn proxy(config: ProxyConfig) -> RunningProxy {
+    salebeacon_proxy::spawn(config).await.expect("proxy starts")
+}
+
+pub fn sale(order_id: &str, tag: &str) -> Value {
+    json!({"order_id": order_id, "total": 12999, "currency": "usd", "campaign_affiliate_id": tag})
+}
+
+pub async fn post_sale(client: &reqwest::Client, base: &str, body: &Value) -> (u16, Value) {
+    let r = client
+        .post(format!("{base}/sales"))
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn admin_get(client: &reqwest::Client, base: &str, path: &str) -> (u16, Value) {
+    let r = client
+        .get(format!("{base}/admin{path}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls `check` every 20 ms until it is true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < timeout, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Upstream API requests for `order_id`, in arrival order.
+pub fn requests_for(
+    sandbox: &RunningSandbox,
+    order_id: &str,
+) -> Vec<salebeacon_sandbox::RecordedRequest> {
+    sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.order_id.as_deref() == Some(order_id))
+        .collect()
+}
+
+/// Smallest gap between two consecutive API request arrivals, ms.
+pub fn min_gap_ms(sandbox: &RunningSandbox) -> Option<u64> {
+    let times: Vec<u64> = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .map(|r| r.received_at_ms)
+        .collect();
+    times.windows(2).map(|w| w[1].saturating_sub(w[0])).min()
+}

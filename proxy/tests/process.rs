@@ -1,0 +1,251 @@
+//! The real binary: SIGKILL in the middle of draining loses and duplicates nothing, SIGTERM shuts
+//! down cleanly, start-up errors name the problem, `sign-token` mints what the proxy accepts, and
+//! no secret reaches stderr.
+
+mod common;
+
+use common::*;
+use salebeacon_sandbox::{Faults, RunningSandbox};
+use serde_json::Value;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_salebeacon-proxy");
+
+struct Proc {
+    child: Child,
+    base: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+async fn start(sb: &RunningSandbox, db: &std::path::Path) -> Proc {
+    let mut child = Command::new(BIN)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &sb.base_url(),
+            "--pace-ms",
+            "120",
+        ])
+        .args([
+            "--backoff-base-ms",
+            "50",
+            "--backoff-cap-ms",
+            "300",
+            "--db-sync",
+            "full",
+        ])
+        .arg("--db")
+        .arg(db)
+        .env("GROWI_API_KEY", API_KEY)
+        .env("SALEBEACON_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("proxy binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let sink = log.clone();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut tx = Some(tx);
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(url) = line.strip_prefix("salebeacon-proxy listening on ") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    let base = tokio::time::timeout(Duration::from_secs(20), rx)
+        .await
+        .expect("proxy announced its address")
+        .expect("stderr open");
+    Proc {
+        child,
+        base,
+        stderr: log,
+    }
+}
+
+fn assert_no_secrets(text: &str) {
+    assert!(!text.contains(API_KEY), "the Growi key leaked:\n{text}");
+    assert!(
+        !text.contains(ADMIN_TOKEN),
+        "the admin token leaked:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn sigkill_while_draining_then_restart_delivers_every_sale_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("outbox.sqlite3");
+    let sb = sandbox(0).await;
+    // Slow answers: the kill is likely to land with a request in flight.
+    sb.set_faults(Faults {
+        latency_ms: 80,
+        ..Faults::default()
+    });
+    let first = start(&sb, &db).await;
+    let c = reqwest::Client::new();
+    let n = 16;
+    for i in 0..n {
+        let (status, _) =
+            post_sale(&c, &first.base, &sale(&format!("KILL-{i}"), "creator42")).await;
+        assert_eq!(status, 202);
+    }
+    eventually(Duration::from_secs(20), "some sales delivered", || async {
+        sb.sales()
+            .iter()
+            .filter(|s| s.external_id.starts_with("KILL-"))
+            .count()
+            >= 4
+    })
+    .await;
+    let mut first = first;
+    first.child.kill().await.expect("SIGKILL");
+    let before = sb
+        .sales()
+        .iter()
+        .filter(|s| s.external_id.starts_with("KILL-"))
+        .count();
+    assert!(
+        before < n,
+        "killed before the end of the drain ({before} delivered)"
+    );
+
+    let mut second = start(&sb, &db).await;
+    eventually(
+        Duration::from_secs(30),
+        "every sale sent after restart",
+        || async {
+            admin_get(&c, &second.base, "/sales?state=sent&limit=1000")
+                .await
+                .1["count"]
+                == n
+        },
+    )
+    .await;
+    let sales = sb.sales();
+    for i in 0..n {
+        let id = format!("KILL-{i}");
+        assert_eq!(
+            sales.iter().filter(|s| s.external_id == id).count(),
+            1,
+            "{id} exactly once"
+        );
+    }
+    let health: Value = c
+        .get(format!("{}/healthz", second.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["queue_depth"], 0);
+
+    // SIGTERM: a graceful stop.
+    let pid = second.child.id().expect("running").to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), second.child.wait())
+        .await
+        .expect("stops after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "clean exit: {status:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let log2 = second.stderr.lock().unwrap().clone();
+    assert!(log2.contains("proxy stopped"), "{log2}");
+    assert_no_secrets(&first.stderr.lock().unwrap());
+    assert_no_secrets(&log2);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn start_up_errors_name_the_problem() {
+    let run = |envs: Vec<(&'static str, &'static str)>, args: Vec<&'static str>| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.env_remove("GROWI_API_KEY")
+            .env_remove("SALEBEACON_ORDER_TOKEN_SECRET");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.args(["--listen", "127.0.0.1:0", "--db", "/nonexistent-dir/x.db"])
+            .args(args);
+        cmd.output().unwrap()
+    };
+    let out = run(vec![], vec![]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GROWI_API_KEY is not set"));
+    let out = run(
+        vec![("GROWI_API_KEY", API_KEY)],
+        vec!["--upstream", "not a url"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("invalid upstream"), "{err}");
+    assert_no_secrets(&err);
+    let out = run(
+        vec![("GROWI_API_KEY", API_KEY)],
+        vec!["--require-order-token"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SALEBEACON_ORDER_TOKEN_SECRET is not set")
+    );
+    let out = run(vec![("GROWI_API_KEY", API_KEY)], vec![]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open the outbox"));
+}
+
+#[tokio::test]
+async fn sign_token_mints_what_the_proxy_accepts() {
+    let out = std::process::Command::new(BIN)
+        .args([
+            "sign-token",
+            "--order-id",
+            "ORD-9",
+            "--total",
+            "12999",
+            "--currency",
+            "USD",
+            "--ttl-secs",
+            "600",
+        ])
+        .env("SALEBEACON_ORDER_TOKEN_SECRET", ORDER_SECRET)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let input: salebeacon::SaleInput = serde_json::from_value(serde_json::json!({
+        "order_id": "ORD-9", "total": 12999, "currency": "usd", "campaign_affiliate_id": "creator42"
+    }))
+    .unwrap();
+    let sale = input.validate(salebeacon::Origin::Browser).unwrap();
+    let now = u64::try_from(salebeacon_proxy::now_ms() / 1000).unwrap();
+    assert_eq!(
+        salebeacon_proxy::verify_order_token(ORDER_SECRET.as_bytes(), &token, &sale, now),
+        Ok(())
+    );
+    let expiry: u64 = token.split('.').next().unwrap().parse().unwrap();
+    assert!((now + 590..=now + 610).contains(&expiry));
+    let missing = std::process::Command::new(BIN)
+        .args(["sign-token", "--order-id", "A", "--currency", "usd"])
+        .env_remove("SALEBEACON_ORDER_TOKEN_SECRET")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+}
