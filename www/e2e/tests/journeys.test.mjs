@@ -1,0 +1,156 @@
+// Shopper journeys through the demo storefront, in Chromium, against the real proxy and sandbox.
+// Each ends by asking the sandbox (the Growi emulator) what it recorded.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, stopStack, land, buy, waitFor, UUID_V4 } from '../harness.mjs';
+import { buildDemo } from '../build-demo.mjs';
+
+let stack;
+
+before(async () => {
+  // The npm journey's thank-you page is a Vite 7 production build of www/demo-npm.
+  await buildDemo();
+  stack = await startStack();
+});
+after(() => stopStack(stack));
+beforeEach(() => stack.sandbox.reset());
+
+/** The sandbox holds exactly this one sale from its API, attributed to creator42. */
+async function assertRecorded({ orderId, total, visitor }) {
+  const sale = await stack.waitForSale(orderId);
+  const all = await stack.sandbox.sales();
+  assert.equal(all.length, 1, `exactly one sale in the sandbox, got ${JSON.stringify(all)}`);
+  assert.equal(sale.campaign_affiliate_id, 'creator42');
+  assert.equal(sale.total, total);
+  assert.equal(sale.currency, 'usd');
+  assert.match(visitor, UUID_V4);
+  assert.equal(sale.visitor_uid, visitor);
+  const delivery = await waitFor(
+    async () => {
+      const d = await stack.proxy.sale(orderId);
+      return d && d.state === 'sent' && d;
+    },
+    { what: `the proxy to mark ${orderId} sent` },
+  );
+  assert.equal(delivery.growi_id, sale.id);
+  return sale;
+}
+
+async function assertCleanPage(page) {
+  assert.deepEqual(await page.cspViolations(), [], 'no CSP violations');
+  assert.deepEqual(page.consoleErrors, [], 'no console errors');
+}
+
+test('script-tag journey: creator link → checkout → salebeacon("sale") thank-you page', async () => {
+  const page = await stack.newPage();
+  const { tag, visitor } = await land(page, `${stack.site}/?ref=creator42`);
+  assert.equal(tag, 'creator42');
+  const { orderId, status, total } = await buy(page, 'script', { quantity: 2 });
+  assert.match(orderId, /^ORD-[0-9A-F]{12}$/);
+  assert.equal(status, 'sent');
+  const sale = await assertRecorded({ orderId, total, visitor });
+  assert.equal(sale.customer_email, 'ann@example.com');
+  assert.equal(sale.customer_name, 'Ann Example');
+  await assertCleanPage(page);
+
+  // A refreshed thank-you page does not make a second sale.
+  await page.reload();
+  await page.locator('#result[data-status]').waitFor();
+  assert.equal(await page.getAttribute('#result', 'data-status'), 'duplicate');
+  assert.equal((await stack.sandbox.sales()).length, 1);
+
+  // The demo's "Recorded sales" page shows it, with the proxy's delivery state (where the demo
+  // server provides /demo/api/sales).
+  if ((await fetch(`${stack.site}/demo/api/sales`)).ok) {
+    await page.goto(`${stack.site}/sales.html`);
+    await page.locator(`#sandbox-sales tr[data-order="${orderId}"]`).waitFor();
+    const state = page.locator(`#proxy-sales tr[data-order="${orderId}"] td.state`);
+    assert.equal(await state.textContent(), 'sent');
+  }
+});
+
+test('npm journey: the thank-you page is a Vite 7 build importing the package', async () => {
+  const page = await stack.newPage();
+  const { visitor } = await land(page, `${stack.site}/?ref=creator42`);
+  const { orderId, status, total } = await buy(page, 'npm', { quantity: 3 });
+  assert.equal(status, 'sent');
+  assert.equal(await page.getAttribute('#result', 'data-visitor'), visitor);
+  assert.equal(await page.getAttribute('#result', 'data-tag'), 'creator42');
+  await assertRecorded({ orderId, total, visitor });
+  // The wasm came from the bundle's own asset, not from /salebeacon/.
+  const wasm = await page.evaluate(() =>
+    performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.endsWith('.wasm')),
+  );
+  assert.equal(wasm.length, 1);
+  assert.match(wasm[0], /\/npm\/assets\/salebeacon_bg-[\w-]+\.wasm$/);
+  await assertCleanPage(page);
+});
+
+test('pixel journey: <img> on the thank-you page, attribution from the cookies', async () => {
+  const page = await stack.newPage();
+  const { visitor } = await land(page, `${stack.site}/?ref=creator42`);
+  const { orderId, status, total } = await buy(page, 'pixel', { quantity: 1 });
+  assert.equal(status, 'pixel');
+  const src = await page.getAttribute('#pixel', 'src');
+  assert.doesNotMatch(src, /email|name|%40/, 'no personal data in the pixel URL');
+  const sale = await assertRecorded({ orderId, total, visitor });
+  assert.equal(sale.customer_email, null);
+  await assertCleanPage(page);
+});
+
+test('attribution captured on shop.test is used on checkout.shop.test', async () => {
+  const page = await stack.newPage();
+  const { tag, visitor } = await land(page, `${stack.siteFor('shop.test')}/?ref=creator42`);
+  assert.equal(tag, 'creator42');
+  const orderId = `ORD-SUB-${Date.now()}`;
+  await page.goto(
+    `${stack.siteFor('checkout.shop.test')}/thanks-script.html?order_id=${orderId}&total=2500&currency=usd`,
+  );
+  await page.locator('#result[data-status]').waitFor({ timeout: 15000 });
+  assert.equal(await page.getAttribute('#result', 'data-status'), 'sent');
+  await assertRecorded({ orderId, total: 2500, visitor });
+  const cookies = await page.context().cookies(stack.siteFor('checkout.shop.test'));
+  const aff = cookies.find((c) => c.name === 'sb_aff' && !c.httpOnly);
+  assert.ok(aff, 'the tracker cookie is visible on the checkout host');
+  assert.notEqual(aff.domain, 'shop.test', 'a domain cookie, not a host-only one');
+});
+
+test('strict CSP (script-src \'self\' \'wasm-unsafe-eval\'): tracker works, nothing is blocked', async () => {
+  const page = await stack.newPage();
+  // ?csp=1 also sends the policy as a header where serve.mjs is in front; every demo page carries
+  // it as a <meta> too.
+  const { visitor } = await land(page, `${stack.site}/?ref=creator42&csp=1`);
+  // An inline script is what the policy forbids: it must not run (and is reported).
+  const inlineState = () =>
+    page.evaluate(() => {
+      const s = document.createElement('script');
+      s.textContent = 'window.__inlineRan = true';
+      document.head.appendChild(s);
+      return window.__inlineRan ? 'inline script ran' : 'inline script blocked';
+    });
+  assert.deepEqual(await page.cspViolations(), []);
+  const { orderId, status, total } = await buy(page, 'script', { quantity: 1 });
+  assert.equal(status, 'sent');
+  assert.deepEqual(await page.cspViolations(), [], 'the embed needs nothing the policy forbids');
+  assert.equal(await inlineState(), 'inline script blocked', 'the policy is in force on the page');
+  await assertRecorded({ orderId, total, visitor });
+});
+
+test('a visitor without a creator link produces no sale', async () => {
+  const page = await stack.newPage();
+  const { tag, visitor } = await land(page, `${stack.site}/`);
+  assert.equal(tag, '');
+  assert.match(visitor, UUID_V4);
+  const { orderId, status } = await buy(page, 'script');
+  assert.equal(status, 'unattributed');
+  assert.equal(await stack.proxy.sale(orderId), null, 'nothing reached the proxy');
+
+  // The pixel form on the same visit: the proxy answers its GIF and records nothing.
+  const pixelOrder = `ORD-NOAFF-${Date.now()}`;
+  await page.goto(`${stack.site}/thanks-pixel.html?order_id=${pixelOrder}&total=4999&currency=usd`);
+  await page.locator('#result[data-status="pixel"]').waitFor();
+  assert.equal(await stack.proxy.sale(pixelOrder), null);
+  assert.deepEqual(await stack.sandbox.sales(), []);
+  const creates = (await stack.sandbox.requests()).filter((r) => r.method === 'POST');
+  assert.deepEqual(creates, []);
+});

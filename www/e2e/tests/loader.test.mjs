@@ -1,0 +1,129 @@
+// The script-tag loader and the npm entry point's contract, in Chromium against the real proxy.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, stopStack, waitFor, UUID_V4 } from '../harness.mjs';
+
+let stack;
+before(async () => {
+  stack = await startStack();
+});
+after(() => stopStack(stack));
+
+test('the loader replays queued commands in order, fires ready, and reads the no-code JSON sale', async () => {
+  const page = await stack.newPage();
+  const stamp = Date.now();
+  const a = `ORD-Q-A-${stamp}`;
+  const b = `ORD-Q-B-${stamp}`;
+  const c = `ORD-Q-C-${stamp}`;
+  await page.goto(`${stack.site}/dev/queue.html?ref=creator42&a=${a}&b=${b}`);
+  const events = await waitFor(
+    async () => {
+      const ev = await page.evaluate(() => window.__events);
+      return ev.length >= 6 && ev;
+    },
+    { what: 'the queued commands to settle' },
+  );
+  // Callbacks settle asynchronously; what each saw shows the order the commands ran in.
+  assert.deepEqual([...events].sort(), [
+    'consent:ok',
+    'invalid:invalid_sale',
+    // ready runs after init: the queued init's params (ref) merged over data-model (first_click)
+    'ready1:creator42:first_click',
+    'ready2:function',
+    // the sale ran after consent('pending'), so it waits in the outbox instead of being sent
+    'sale:queued',
+    'unknown:error',
+  ]);
+  assert.ok(events.indexOf('ready1:creator42:first_click') < events.indexOf('ready2:function'));
+  const state = await page.evaluate(() => ({
+    q: window.salebeacon.q,
+    loaded: window.salebeacon.loaded,
+  }));
+  assert.deepEqual(state, { q: [], loaded: true }, 'the stub was replaced by the dispatcher');
+
+  // The dispatcher: direct calls, returning the tracker's promise.
+  const direct = await page.evaluate(
+    (order) => window.salebeacon('sale', { order_id: order, total: 700, currency: 'usd' }),
+    c,
+  );
+  assert.deepEqual(direct, { status: 'sent' });
+
+  // consent('granted') sent the queued sale; the JSON element's sale went out too.
+  for (const id of [a, b, c]) await stack.waitForSale(id);
+  const sales = (await stack.sandbox.sales()).filter((s) => [a, b, c].includes(s.external_id));
+  assert.equal(sales.length, 3);
+  for (const s of sales) assert.equal(s.campaign_affiliate_id, 'creator42');
+  assert.equal(sales.find((s) => s.external_id === b).total, 2000);
+  assert.ok(page.consoleErrors.some((e) => e.includes('data-salebeacon-sale JSON is not valid')));
+  assert.deepEqual(await page.cspViolations(), []);
+});
+
+test('npm entry: sync calls before load, not_initialized rejections, then the real API', async () => {
+  const page = await stack.newPage();
+  // thanks-pixel.html has no tracker of its own: a clean slate for importing the package.
+  await page.goto(`${stack.site}/thanks-pixel.html?order_id=ORD-NONE&total=1&currency=usd&ref=creator42`);
+  const r = await page.evaluate(async () => {
+    const m = await import('/salebeacon/index.js');
+    const out = { visitorBefore: m.visitorId(), attributionBefore: m.attribution() };
+    try {
+      m.toMinorUnits('1', 'usd');
+    } catch (e) {
+      out.sync = { guard: m.isSaleBeaconError(e), name: e.name, code: e.code, field: e.issues[0].field };
+    }
+    try {
+      await m.trackSale({ order_id: 'X', total: 1, currency: 'usd' });
+    } catch (e) {
+      out.early = { guard: m.isSaleBeaconError(e), code: e.code };
+    }
+    out.loadedButNotInit = m.visitorId();
+    try {
+      await m.init({ windowDays: 0, endpont: '/x' });
+    } catch (e) {
+      out.config = { code: e.code, fields: e.issues.map((i) => i.field).sort() };
+    }
+    await m.init({ endpoint: '/salebeacon' });
+    out.visitor = m.visitorId();
+    out.tag = m.attribution()?.campaign_affiliate_id;
+    out.minor = [m.toMinorUnits('19.99', 'usd'), m.toMinorUnits('1500', 'jpy'), m.toMinorUnits('1.234', 'kwd')];
+    try {
+      m.toMinorUnits('1.999', 'usd');
+    } catch (e) {
+      out.amount = e.code;
+    }
+    try {
+      await m.trackSale({ order_id: '', currency: 'usd', commission: 5 });
+    } catch (e) {
+      out.invalid = { code: e.code, n: e.issues.length };
+    }
+    out.notError = m.isSaleBeaconError(new Error('x'));
+    return out;
+  });
+  assert.equal(r.visitorBefore, null);
+  assert.equal(r.attributionBefore, null);
+  assert.deepEqual(r.sync, { guard: true, name: 'SaleBeaconError', code: 'not_initialized', field: 'init' });
+  assert.deepEqual(r.early, { guard: true, code: 'not_initialized' });
+  assert.equal(r.loadedButNotInit, null);
+  assert.deepEqual(r.config, { code: 'invalid_config', fields: ['endpont', 'windowDays'] });
+  assert.match(r.visitor, UUID_V4);
+  assert.equal(r.tag, 'creator42');
+  assert.deepEqual(r.minor, [1999, 1500, 1234]);
+  assert.equal(r.amount, 'invalid_amount');
+  assert.equal(r.invalid.code, 'invalid_sale');
+  assert.ok(r.invalid.n >= 2, 'every problem is listed');
+  assert.equal(r.notError, false);
+});
+
+test('the site serves the embed files with the right types', async () => {
+  const types = {};
+  for (const f of ['loader.js', 'index.js', 'salebeacon.js', 'salebeacon_bg.wasm']) {
+    const res = await fetch(`${stack.site}/salebeacon/${f}`);
+    assert.equal(res.status, 200, f);
+    types[f] = res.headers.get('content-type').split(';')[0].replace('application/javascript', 'text/javascript');
+  }
+  assert.deepEqual(types, {
+    'loader.js': 'text/javascript',
+    'index.js': 'text/javascript',
+    'salebeacon.js': 'text/javascript',
+    'salebeacon_bg.wasm': 'application/wasm',
+  });
+});

@@ -1,0 +1,95 @@
+// salebeacon: conversion tracking for Growi creator campaigns (npm entry point).
+//
+// The tracker is WebAssembly. This module loads it on first use (once), from the file next to
+// this one, so a bundler sees `new URL('./salebeacon_bg.wasm', import.meta.url)` and ships the
+// asset. Every async function waits for that load; the sync ones need it to have happened.
+import load_wasm, * as wasm from './salebeacon.js';
+
+let loading;
+let loaded = false;
+
+function notInitialized(what) {
+  const err = new Error(`salebeacon: salebeacon is not initialized: init: ${what}`);
+  err.name = 'SaleBeaconError';
+  err.code = 'not_initialized';
+  err.issues = [{ field: 'init', message: what }];
+  return err;
+}
+
+/**
+ * Loads the WebAssembly module (once; later calls share the same promise). `init()` calls it for
+ * you; call it yourself only to load the module from somewhere else (a URL, a Response, bytes or
+ * a WebAssembly.Module) or to start the download early.
+ */
+export function load(moduleOrPath) {
+  if (!loading) {
+    const module_or_path = moduleOrPath ?? new URL('./salebeacon_bg.wasm', import.meta.url);
+    loading = load_wasm({ module_or_path }).then(
+      () => {
+        loaded = true;
+      },
+      (e) => {
+        loading = undefined;
+        throw e;
+      },
+    );
+  }
+  return loading;
+}
+
+/** Starts the tracker on this page: reads options, captures attribution from the URL. */
+export async function init(options) {
+  await load();
+  return wasm.init(options);
+}
+
+/** Records a sale; resolves `{ status }`, rejects with a SaleBeaconError listing every problem. */
+export async function trackSale(sale) {
+  await load();
+  return wasm.trackSale(sale);
+}
+
+/** Changes consent at run time: 'granted' | 'pending' | 'denied'. */
+export async function consent(state) {
+  await load();
+  return wasm.consent(state);
+}
+
+function orNull(f) {
+  if (!loaded) return null;
+  try {
+    return f();
+  } catch (e) {
+    if (isSaleBeaconError(e) && e.code === 'not_initialized') return null;
+    throw e;
+  }
+}
+
+/** The current attribution, or null (none, or before init() resolved). */
+export function attribution() {
+  return orNull(wasm.attribution);
+}
+
+/** The visitor uid (a UUID v4), or null (nothing may be stored, or before init() resolved). */
+export function visitorId() {
+  return orNull(wasm.visitorId) ?? null;
+}
+
+/** Decimal amount → integer minor units of the currency, exactly ('19.99', 'usd' → 1999). */
+export function toMinorUnits(amount, currency) {
+  if (!loaded) {
+    throw notInitialized('the module is still loading: await init() (or load()) before toMinorUnits()');
+  }
+  return wasm.toMinorUnits(amount, currency);
+}
+
+/** Whether `e` is an error thrown or rejected by salebeacon (works across bundles and realms). */
+export function isSaleBeaconError(e) {
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    e.name === 'SaleBeaconError' &&
+    typeof e.code === 'string' &&
+    Array.isArray(e.issues)
+  );
+}
