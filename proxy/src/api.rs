@@ -27,10 +27,16 @@ use salebeacon::{Issue, Origin, SaleError, SaleInput};
 use serde_json::json;
 use std::time::Instant;
 
-/// Name of the attribution cookie.
+/// The attribution cookie the browser tracker writes from script.
 pub const AFF_COOKIE: &str = "sb_aff";
-/// Name of the visitor-id cookie.
+/// The visitor-id cookie the browser tracker writes from script.
 pub const VID_COOKIE: &str = "sb_vid";
+/// The proxy's own HttpOnly copies, set by `/touch`. They need their own names: a browser lets no
+/// script read or overwrite an HttpOnly cookie, so sharing `sb_aff` would freeze the tracker's
+/// cookie at its first server-set value. Server-set cookies also outlive Safari's 7-day cap on
+/// script-set ones; the pixel and `POST /sales` read either, the script's first.
+pub const AFF_COOKIE_HTTP: &str = "sb_aff_h";
+pub const VID_COOKIE_HTTP: &str = "sb_vid_h";
 
 /// A transparent 1×1 GIF.
 pub const GIF: &[u8] = &[
@@ -135,9 +141,15 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim().trim_matches('"'))
 }
 
-/// The live attribution in the `sb_aff` cookie, if any.
+/// The live attribution in the `sb_aff` (or `sb_aff_h`) cookie, if any.
 fn cookie_attribution(headers: &HeaderMap, window_days: u32, now: i64) -> Option<Attribution> {
-    let raw = cookie(headers, AFF_COOKIE)?;
+    [AFF_COOKIE, AFF_COOKIE_HTTP]
+        .into_iter()
+        .filter_map(|name| cookie(headers, name))
+        .find_map(|raw| live_attribution(raw, window_days, now))
+}
+
+fn live_attribution(raw: &str, window_days: u32, now: i64) -> Option<Attribution> {
     let Some(a) = Attribution::decode(raw) else {
         tracing::debug!("ignored an sb_aff cookie that does not decode");
         return None;
@@ -161,7 +173,10 @@ pub async fn accept_sale(
     let now = now_ms();
     if origin == Origin::Browser {
         let referral = cookie_attribution(headers, config.window_days, now).map(|a| a.referral);
-        let vid = cookie(headers, VID_COOKIE).filter(|v| is_uuid_v4(v));
+        let vid = [VID_COOKIE, VID_COOKIE_HTTP]
+            .into_iter()
+            .filter_map(|name| cookie(headers, name))
+            .find(|v| is_uuid_v4(v));
         input.fill_in(referral.as_ref(), vid);
     }
     let invalid = |issues: Vec<Issue>| {
@@ -316,7 +331,7 @@ pub async fn touch(
                 issues.push(Issue::new("aff", "was captured in the future"))
             }
             Some(a) => cookies.push(set_cookie(
-                AFF_COOKIE,
+                AFF_COOKIE_HTTP,
                 &a.encode(),
                 a.expires_at(config.window_days),
                 now,
@@ -329,7 +344,7 @@ pub async fn touch(
     match value.get("vid") {
         None | Some(serde_json::Value::Null) => {}
         Some(serde_json::Value::String(s)) if is_uuid_v4(s) => cookies.push(set_cookie(
-            VID_COOKIE,
+            VID_COOKIE_HTTP,
             s,
             now + i64::from(config.visitor_cookie_days) * 86_400_000,
             now,

@@ -377,6 +377,19 @@ async fn cookies_attribute_when_the_body_does_not() {
     let r = call(&h, req("CK-2", &expired)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["issues"][0]["field"], "campaign_affiliate_id");
+
+    // Only the server-set HttpOnly copies left (Safari dropped the script cookies).
+    let server_only = format!(
+        "sb_aff_h={}; sb_vid_h={VID}",
+        aff_cookie("creator42", now_ms())
+    );
+    assert_eq!(
+        call(&h, req("CK-3", &server_only)).await.status,
+        StatusCode::ACCEPTED
+    );
+    let body = stored(&h, "CK-3").await;
+    assert_eq!(body["campaign_affiliate_id"], "creator42");
+    assert_eq!(body["visitor_uid"], VID);
 }
 
 #[tokio::test]
@@ -471,8 +484,12 @@ async fn touch_sets_http_only_cookies() {
         .map(|v| v.to_str().unwrap())
         .collect();
     assert_eq!(cookies.len(), 2);
-    let aff_c = cookies.iter().find(|c| c.starts_with("sb_aff=")).unwrap();
-    assert!(aff_c.starts_with(&format!("sb_aff={aff};")));
+    // The server's copies have their own names: the tracker's script cookies stay writable.
+    assert!(!cookies
+        .iter()
+        .any(|c| c.starts_with("sb_aff=") || c.starts_with("sb_vid=")));
+    let aff_c = cookies.iter().find(|c| c.starts_with("sb_aff_h=")).unwrap();
+    assert!(aff_c.starts_with(&format!("sb_aff_h={aff};")));
     for attr in [
         "HttpOnly",
         "SameSite=Lax",
@@ -496,7 +513,7 @@ async fn touch_sets_http_only_cookies() {
         (30 * 86_400 - 60..=30 * 86_400).contains(&max_age),
         "window: {max_age}"
     );
-    let vid_c = cookies.iter().find(|c| c.starts_with("sb_vid=")).unwrap();
+    let vid_c = cookies.iter().find(|c| c.starts_with("sb_vid_h=")).unwrap();
     assert!(
         vid_c.contains("HttpOnly") && vid_c.contains("Max-Age=34560000"),
         "{vid_c}"
