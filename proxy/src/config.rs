@@ -123,6 +123,12 @@ pub struct ProxyConfig {
     pub growi_api_key: Secret,
     pub admin_token: Option<Secret>,
     pub order_token_secret: Option<Secret>,
+    /// Serve this folder's files (the built package: loader, module, wasm) under the base path.
+    pub static_dir: Option<PathBuf>,
+    /// Serve this folder as the site at `/` (the demo storefront; a shop normally has its own).
+    pub site_dir: Option<PathBuf>,
+    /// Demo only: the sandbox's root URL, for `GET /demo/api/sales`.
+    pub demo_sandbox: Option<String>,
 }
 
 impl ProxyConfig {
@@ -155,6 +161,9 @@ impl ProxyConfig {
             batch_max: 512,
             growi_api_key,
             admin_token: None,
+            static_dir: None,
+            site_dir: None,
+            demo_sandbox: None,
             order_token_secret: None,
         }
     }
@@ -283,6 +292,9 @@ impl ProxyConfig {
         if let Some(v) = pick!(upstream) {
             c.upstream = v;
         }
+        c.static_dir = pick!(static_dir);
+        c.site_dir = pick!(site_dir);
+        c.demo_sandbox = args.demo_sandbox.clone();
         if let Some(v) = pick!(db) {
             c.db_path = v;
         }
@@ -427,6 +439,15 @@ pub struct RunArgs {
     /// Most sales per SQLite commit [default: 512].
     #[arg(long, env = "SALEBEACON_BATCH_MAX", value_name = "N")]
     pub batch_max: Option<usize>,
+    /// Serve the tracker's files (the built package, e.g. pkg/) under the base path.
+    #[arg(long, env = "SALEBEACON_STATIC_DIR", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+    /// Serve a site (e.g. the demo storefront) at `/`.
+    #[arg(long, env = "SALEBEACON_SITE_DIR", value_name = "DIR")]
+    pub site_dir: Option<PathBuf>,
+    /// Demo only: the sandbox root URL, enabling GET /demo/api/sales.
+    #[arg(long, value_name = "URL", hide = true)]
+    pub demo_sandbox: Option<String>,
 }
 
 /// The TOML file: the same keys as the flags, all optional. Unknown keys are an error, so a typo
@@ -456,6 +477,8 @@ pub struct FileConfig {
     pub visitor_cookie_days: Option<u32>,
     pub due_days: Option<u32>,
     pub batch_max: Option<usize>,
+    pub static_dir: Option<PathBuf>,
+    pub site_dir: Option<PathBuf>,
 }
 
 impl FileConfig {

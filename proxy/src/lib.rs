@@ -100,7 +100,7 @@ pub fn app(state: AppState) -> Router {
     browser
         .merge(open)
         .merge(admin::routes(&base, state.clone()))
-        .merge(static_files::routes(&base))
+        .merge(static_files::routes(&state.config))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state)
 }

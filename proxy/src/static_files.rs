@@ -1,15 +1,218 @@
-//! The tracker's own files (`GET {base}/salebeacon.js`, `{base}/*.wasm`), served from the shop's
-//! origin so the embed needs no third-party host, no CORS and no CSP exception.
+//! The tracker's own files, and optionally a site, served from the shop's origin.
 //!
-//! Not built yet: a later issue fills [`routes`] (right MIME types, `application/wasm`, long
-//! caching for hashed names, a short one for the loader). It is merged into the app in
-//! [`crate::app`] after the API routes and outside the browser trust guard, since a script or
-//! module GET carries no sale.
+//! - `GET {base}/{file}` from `--static-dir` (the built package: `salebeacon.js` the loader,
+//!   `index.js`, `salebeacon_wasm.js`, `salebeacon_wasm_bg.wasm`), so the embed needs no
+//!   third-party host, no CORS and no CSP exception beyond `'wasm-unsafe-eval'`. Every answer has
+//!   the right MIME type (`application/wasm` lets the browser compile while downloading), a strong
+//!   ETag (a revisit costs a 304), and caching by name: a content-hashed name
+//!   (`app.3f9a1c0b.js`, `app-3f9a1c0b.wasm`) is immutable for a year; any other name is
+//!   revalidated (`no-cache`), so a new release is picked up at once.
+//! - `GET /...` from `--site-dir` (the demo storefront): `/` and folders map to `index.html`.
+//! - `GET /demo/api/sales` with `--demo-sandbox`: the sandbox's sales beside the proxy's delivery
+//!   state, for the demo's sales page. Never enable it in front of real Growi.
+//!
+//! It sits outside the browser trust guard: a GET of a script carries no sale. Paths are taken as
+//! single plain names (static) or `/`-separated plain segments (site): no `..`, no dot files.
 
+use crate::config::ProxyConfig;
 use crate::AppState;
-use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::path::PathBuf;
 
-/// The static-file routes under `base` (none yet).
-pub fn routes(_base: &str) -> Router<AppState> {
-    Router::new()
+/// The static-file routes for `config` (none when no folder is configured).
+pub fn routes(config: &ProxyConfig) -> Router<AppState> {
+    let mut router = Router::new();
+    if let Some(dir) = config.static_dir.clone() {
+        router = router.route(
+            &format!("{}/{{file}}", config.base_path),
+            get(move |Path(file): Path<String>, headers: HeaderMap| {
+                let dir = dir.clone();
+                async move { serve(dir, &[file.as_str()], &headers).await }
+            }),
+        );
+    }
+    if config.demo_sandbox.is_some() {
+        router = router.route("/demo/api/sales", get(demo_sales));
+    }
+    if let Some(site) = config.site_dir.clone() {
+        router = router.fallback(get(move |uri: Uri, headers: HeaderMap| {
+            let site = site.clone();
+            async move {
+                let path = uri.path();
+                let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+                if path.ends_with('/') || segments.is_empty() {
+                    segments.push("index.html");
+                }
+                serve(site, &segments, &headers).await
+            }
+        }));
+    }
+    router
+}
+
+fn plain(segment: &str) -> bool {
+    !segment.is_empty()
+        && !segment.starts_with('.')
+        && !segment.contains('\\')
+        && !segment.contains('\0')
+}
+
+/// The MIME type for a file name.
+pub fn content_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("wasm") => "application/wasm",
+        Some("html") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        Some("ico") => "image/x-icon",
+        Some("ts") => "text/plain; charset=utf-8",
+        Some("md" | "txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Whether a file name carries a content hash (8+ hex digits between `.`/`-` and `.`).
+pub fn is_hashed(name: &str) -> bool {
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    stem.rsplit(['.', '-'])
+        .next()
+        .is_some_and(|h| h.len() >= 8 && h != stem && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+async fn serve(root: PathBuf, segments: &[&str], headers: &HeaderMap) -> Response {
+    if !segments.iter().all(|s| plain(s)) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let mut path = root;
+    for s in segments {
+        path.push(s);
+    }
+    if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir()) {
+        path.push("index.html");
+    }
+    let Ok(bytes) = tokio::fs::read(&path).await else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    let etag: String = digest.as_ref()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let etag = format!("\"{etag}\"");
+    let cache = if is_hashed(&name) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let mut out = HeaderMap::new();
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(&name)),
+    );
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    out.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        out.insert(header::ETAG, v);
+    }
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == etag)
+        });
+    if matches {
+        return (StatusCode::NOT_MODIFIED, out).into_response();
+    }
+    (StatusCode::OK, out, bytes).into_response()
+}
+
+async fn demo_sales(State(state): State<AppState>) -> Response {
+    let proxy: Vec<Value> = match state.outbox.list(None, 1000).await {
+        Ok(jobs) => jobs
+            .into_iter()
+            .map(|j| {
+                json!({"order_id": j.order_id, "kind": j.kind, "state": j.state, "attempts": j.attempts,
+                       "last_error": j.last_error, "growi_id": j.growi_id})
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "demo: cannot list the outbox");
+            Vec::new()
+        }
+    };
+    let sandbox = match &state.config.demo_sandbox {
+        Some(root) => fetch_sandbox_sales(root).await,
+        None => Value::Null,
+    };
+    Json(json!({ "sandbox": sandbox, "proxy": proxy })).into_response()
+}
+
+async fn fetch_sandbox_sales(root: &str) -> Value {
+    let url = format!("{}/_sandbox/sales", root.trim_end_matches('/'));
+    let answer = match reqwest::get(&url).await {
+        Ok(r) => r.json::<Value>().await.ok(),
+        Err(e) => {
+            tracing::warn!(error = %e, "demo: cannot reach the sandbox");
+            None
+        }
+    };
+    match answer {
+        Some(Value::Array(a)) => Value::Array(a),
+        Some(Value::Object(mut o)) => o
+            .remove("data")
+            .or_else(|| o.remove("sales"))
+            .unwrap_or(Value::Array(Vec::new())),
+        _ => Value::Array(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashed_names() {
+        assert!(is_hashed("salebeacon_wasm_bg.3f9a1c0b.wasm"));
+        assert!(is_hashed("index-3f9a1c0bde.js"));
+        assert!(!is_hashed("salebeacon.js"));
+        assert!(!is_hashed("salebeacon_wasm_bg.wasm"));
+        assert!(!is_hashed("deadbeef.js"), "a whole name is not a hash");
+        assert!(!is_hashed("app.3f9a.js"));
+    }
+
+    #[test]
+    fn types() {
+        assert_eq!(content_type("x.wasm"), "application/wasm");
+        assert_eq!(
+            content_type("salebeacon.js"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(content_type("README"), "application/octet-stream");
+    }
+
+    #[test]
+    fn only_plain_segments() {
+        assert!(plain("index.html"));
+        assert!(!plain(".."));
+        assert!(!plain(".env"));
+        assert!(!plain("a\\b"));
+    }
 }

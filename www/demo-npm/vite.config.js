@@ -1,4 +1,4 @@
-// Vite 7, no plugins: the package's `new URL('./salebeacon_bg.wasm', import.meta.url)` is enough
+// Vite 7, no plugins: the package's `new URL('./salebeacon_wasm_bg.wasm', import.meta.url)` is enough
 // for Vite to emit the .wasm as an asset. `salebeacon` resolves to the built package (pkg/, or
 // $SALEBEACON_PKG) as a real shop's node_modules/salebeacon would.
 // (No `import from 'vite'`, so www/e2e can build this folder with its own Vite.)

@@ -1,6 +1,6 @@
 // Measures the script-tag embed against DESIGN.md's budgets (not a test):
-//  1. bytes a landing page downloads for the embed: loader.js + index.js + salebeacon.js (glue)
-//     + salebeacon_bg.wasm, raw / gzip -9 / brotli q11;
+//  1. bytes a landing page downloads for the embed: salebeacon.js + index.js + salebeacon_wasm.js (glue)
+//     + salebeacon_wasm_bg.wasm, raw / gzip -9 / brotli q11;
 //  2. main-thread time of loader + init in Chromium: CDP Performance.getMetrics (ScriptDuration,
 //     TaskDuration) of a page with the embed minus the same page without it, and the loader's own
 //     performance.measure('salebeacon:init') (loader start → init resolved, wall clock: includes
@@ -27,7 +27,7 @@ requirePkg();
 const kb = (n) => n.toLocaleString('en-US');
 
 // 1. bytes
-const files = ['loader.js', 'index.js', 'salebeacon.js', 'salebeacon_bg.wasm'];
+const files = ['salebeacon.js', 'index.js', 'salebeacon_wasm.js', 'salebeacon_wasm_bg.wasm'];
 const rows = files.map((f) => {
   const b = fs.readFileSync(path.join(PKG, f));
   return {
@@ -53,7 +53,7 @@ console.log(`brotli total ${kb(total.br)} B of the ${kb(BUDGET_BYTES)} B budget:
 const site = fs.mkdtempSync(path.join(os.tmpdir(), 'salebeacon-bench-'));
 const page = (embed) => `<!doctype html><html><head><meta charset="utf-8"><title>bench</title>
 <script src="/stub.js"></script>
-${embed ? '<script async src="/salebeacon/loader.js" data-endpoint="/salebeacon"></script>' : ''}
+${embed ? '<script async src="/salebeacon/salebeacon.js" data-endpoint="/salebeacon"></script>' : ''}
 <script src="/bench.js"></script></head><body><h1>Landing</h1><p>${'Lorem ipsum dolor sit amet. '.repeat(40)}</p></body></html>`;
 fs.writeFileSync(path.join(site, 'embed.html'), page(true));
 fs.writeFileSync(path.join(site, 'baseline.html'), page(false));

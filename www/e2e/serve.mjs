@@ -1,5 +1,5 @@
 // A small static + pass-through server with the layout the proxy serves:
-//   /salebeacon/<file>   the package (pkg/: loader.js, index.js, salebeacon.js glue, .wasm)
+//   /salebeacon/<file>   the package (pkg/: salebeacon.js, index.js, salebeacon_wasm.js glue, .wasm)
 //   /salebeacon/...      everything else (sales, pixel.gif, touch, healthz, admin) → the proxy
 //   /demo/api/sales      the demo's sales feed (sandbox sales + the proxy's delivery states)
 //   /...                 the demo site (www/demo)

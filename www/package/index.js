@@ -1,9 +1,9 @@
 // salebeacon: conversion tracking for Growi creator campaigns (npm entry point).
 //
 // The tracker is WebAssembly. This module loads it on first use (once), from the file next to
-// this one, so a bundler sees `new URL('./salebeacon_bg.wasm', import.meta.url)` and ships the
+// this one, so a bundler sees `new URL('./salebeacon_wasm_bg.wasm', import.meta.url)` and ships the
 // asset. Every async function waits for that load; the sync ones need it to have happened.
-import load_wasm, * as wasm from './salebeacon.js';
+import load_wasm, * as wasm from './salebeacon_wasm.js';
 
 let loading;
 let loaded = false;
@@ -23,7 +23,7 @@ function notInitialized(what) {
  */
 export function load(moduleOrPath) {
   if (!loading) {
-    const module_or_path = moduleOrPath ?? new URL('./salebeacon_bg.wasm', import.meta.url);
+    const module_or_path = moduleOrPath ?? new URL('./salebeacon_wasm_bg.wasm', import.meta.url);
     loading = load_wasm({ module_or_path }).then(
       () => {
         loaded = true;

@@ -19,8 +19,8 @@ use crate::{cmd, size, tools};
 pub const CRATE: &str = "salebeacon";
 /// The cargo profile for the shipped module (defined in the root `Cargo.toml`).
 pub const PROFILE: &str = "wasm-release";
-/// The output name: `pkg/salebeacon.js`, `pkg/salebeacon_bg.wasm`, `pkg/salebeacon.d.ts`.
-pub const OUT_NAME: &str = "salebeacon";
+/// The output name: `pkg/salebeacon.js`, `pkg/salebeacon_wasm_bg.wasm`, `pkg/salebeacon_wasm.d.ts`.
+pub const OUT_NAME: &str = "salebeacon_wasm";
 
 /// Options of `cargo xtask build`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

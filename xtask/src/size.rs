@@ -121,7 +121,12 @@ pub fn group(n: u64) -> String {
 
 /// The files a page loads for the script-tag embed: the loader (from `www/package/`), the
 /// wasm-bindgen glue and the module. `index.js` (the npm entry) is not part of it.
-pub const EMBED_FILES: [&str; 3] = ["loader.js", "salebeacon.js", "salebeacon_bg.wasm"];
+pub const EMBED_FILES: [&str; 4] = [
+    "salebeacon.js",
+    "index.js",
+    "salebeacon_wasm.js",
+    "salebeacon_wasm_bg.wasm",
+];
 
 /// The embed's brotli bytes and the embed files that are missing from `rows`.
 pub fn embed_brotli(rows: &[Row]) -> (u64, Vec<&'static str>) {

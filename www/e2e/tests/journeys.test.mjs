@@ -82,7 +82,7 @@ test('npm journey: the thank-you page is a Vite 7 build importing the package', 
     performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.endsWith('.wasm')),
   );
   assert.equal(wasm.length, 1);
-  assert.match(wasm[0], /\/npm\/assets\/salebeacon_bg-[\w-]+\.wasm$/);
+  assert.match(wasm[0], /\/npm\/assets\/salebeacon_wasm_bg-[\w-]+\.wasm$/);
   await assertCleanPage(page);
 });
 

@@ -115,15 +115,15 @@ test('npm entry: sync calls before load, not_initialized rejections, then the re
 
 test('the site serves the embed files with the right types', async () => {
   const types = {};
-  for (const f of ['loader.js', 'index.js', 'salebeacon.js', 'salebeacon_bg.wasm']) {
+  for (const f of ['salebeacon.js', 'index.js', 'salebeacon_wasm.js', 'salebeacon_wasm_bg.wasm']) {
     const res = await fetch(`${stack.site}/salebeacon/${f}`);
     assert.equal(res.status, 200, f);
     types[f] = res.headers.get('content-type').split(';')[0].replace('application/javascript', 'text/javascript');
   }
   assert.deepEqual(types, {
-    'loader.js': 'text/javascript',
-    'index.js': 'text/javascript',
     'salebeacon.js': 'text/javascript',
-    'salebeacon_bg.wasm': 'application/wasm',
+    'index.js': 'text/javascript',
+    'salebeacon_wasm.js': 'text/javascript',
+    'salebeacon_wasm_bg.wasm': 'application/wasm',
   });
 });

@@ -54,7 +54,7 @@ try {
     console.log(code, issues, message);
   }
 }
-await load(new URL('https://cdn.example.com/salebeacon_bg.wasm'));
+await load(new URL('https://cdn.example.com/salebeacon_wasm_bg.wasm'));
 // @ts-expect-error currency is required
 await trackSale({ order_id: 'x', total: 1 });
 // @ts-expect-error not a status
