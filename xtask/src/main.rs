@@ -6,7 +6,7 @@
 //! cargo xtask bench proxy [-- ARGS...]       the proxy load benchmark (release build)
 //! cargo xtask bench size                     build the package and print its sizes
 //! cargo xtask recorder [--port N]            the browser tests' fake proxy, in the foreground
-//! cargo xtask demo                           the demo storefront (not yet implemented)
+//! cargo xtask demo [--port N]                the demo storefront, proxy and sandbox
 //! ```
 //!
 //! Why an xtask instead of scripts: the steps (toolchain target, exact wasm-bindgen version,
@@ -16,6 +16,7 @@
 //! fresh machine.
 
 mod cmd;
+mod demo;
 mod package;
 mod recorder;
 mod size;
@@ -38,7 +39,9 @@ commands:
   bench size                 build the package and print its size table
   recorder [--port N]        run the browser tests' recorder server in the foreground
                              (default port 47817; prints its URL)
-  demo                       run the demo storefront (not yet implemented)
+  demo [--port N] [--sandbox-port N]
+                             build everything and run the demo storefront with the proxy
+                             and the Growi sandbox (default ports 8080 and 4010)
   help                       this text
 ";
 
@@ -50,7 +53,7 @@ enum Task {
     BenchProxy(Vec<String>),
     BenchSize,
     Recorder { port: u16 },
-    Demo,
+    Demo { port: u16, sandbox_port: u16 },
     Help,
 }
 
@@ -98,7 +101,22 @@ fn parse(args: &[String]) -> Result<Task> {
                 .parse()
                 .with_context(|| format!("`--port {port}` is not a port number"))?,
         },
-        ["demo"] => Task::Demo,
+        ["demo", rest @ ..] => {
+            let mut d = demo::Options::default();
+            let mut it = rest.iter();
+            while let Some(flag) = it.next() {
+                let value = it.next().and_then(|v| v.parse::<u16>().ok());
+                match (*flag, value) {
+                    ("--port", Some(v)) => d.port = v,
+                    ("--sandbox-port", Some(v)) => d.sandbox_port = v,
+                    _ => bail!("demo takes --port N and --sandbox-port N"),
+                }
+            }
+            Task::Demo {
+                port: d.port,
+                sandbox_port: d.sandbox_port,
+            }
+        }
         [other, ..] => bail!("unknown command `{other}`"),
     };
     Ok(task)
@@ -122,14 +140,15 @@ fn main() -> ExitCode {
         Task::Build(opts) => package::build(opts).map(drop),
         Task::BenchSize => package::build(package::Options::default()).map(drop),
         Task::Test(opts) => {
-            return if suites::run(&opts) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+            return if suites::run(&opts) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
         }
         Task::BenchProxy(args) => bench_proxy(&args),
         Task::Recorder { port } => run_recorder(port),
-        Task::Demo => Err(anyhow::anyhow!(
-            "`cargo xtask demo` is not yet implemented; for now run `cargo run -p salebeacon-sandbox` \
-             and `cargo run -p salebeacon-proxy`"
-        )),
+        Task::Demo { port, sandbox_port } => demo::run(demo::Options { port, sandbox_port }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -211,7 +230,21 @@ mod tests {
             p(&["recorder", "--port", "0"]).unwrap(),
             Task::Recorder { port: 0 }
         );
-        assert_eq!(p(&["demo"]).unwrap(), Task::Demo);
+        assert_eq!(
+            p(&["demo"]).unwrap(),
+            Task::Demo {
+                port: 8080,
+                sandbox_port: 4010
+            }
+        );
+        assert_eq!(
+            p(&["demo", "--port", "9000"]).unwrap(),
+            Task::Demo {
+                port: 9000,
+                sandbox_port: 4010
+            }
+        );
+        assert!(p(&["demo", "--port", "x"]).is_err());
     }
 
     #[test]

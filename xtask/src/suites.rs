@@ -475,7 +475,7 @@ fn suite(
 /// Installs a JS suite's dependencies: `npm ci` when there is a lock file (exactly what it pins),
 /// falling back to `npm install --no-save` with a warning when the lock file is out of date (the
 /// run should not fail on a fresh machine because of it; the warning says what to fix).
-fn npm_install(dir: &Path) -> Result<()> {
+pub fn npm_install(dir: &Path) -> Result<()> {
     let npm = |args: &[&str]| {
         let mut c = Command::new("npm");
         c.args(args)
