@@ -38,52 +38,11 @@ const VISITOR_DAYS: i64 = 400;
 /// How long `trackSale` waits for the proxy before it answers `queued`.
 const SEND_WAIT_MS: u32 = 4_000;
 
+// The public types are written once, documented field by field, in the npm package's
+// `index.d.ts` (www/package/); the glue's own declarations import them from there.
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
-/** A sale, with Growi's own field names. Amounts are integers in minor units (cents). */
-export interface SaleInput {
-  order_id: string | number;
-  total?: number;
-  subtotal?: number;
-  currency: string;
-  campaign_affiliate_id?: string;
-  growi_user_id?: number;
-  growi_campaign_id?: number;
-  occurred_at?: string;
-  customer_email?: string;
-  customer_name?: string;
-  visitor_uid?: string;
-  sale_type?: "one_time" | "subscription";
-  /** The merchant backend's signature over the order, when the proxy requires one. */
-  order_token?: string;
-}
-export interface InitOptions {
-  endpoint?: string;
-  params?: string[];
-  model?: "last_click" | "first_click";
-  windowDays?: number;
-  cookieDomain?: "auto" | string;
-  consent?: ConsentState;
-  respectGpc?: boolean;
-  cleanUrl?: boolean;
-}
-export type ConsentState = "granted" | "pending" | "denied";
-export type TrackStatus = "sent" | "queued" | "duplicate" | "unattributed" | "blocked";
-export interface TrackResult { status: TrackStatus; }
-export interface AttributionInfo {
-  campaign_affiliate_id?: string;
-  growi_user_id?: number;
-  growi_campaign_id?: number;
-  model: "last_click" | "first_click";
-  captured_at: string;
-  expires_at: string;
-}
-export interface SaleBeaconIssue { field: string; message: string; }
-export interface SaleBeaconError extends Error {
-  name: "SaleBeaconError";
-  code: "invalid_sale" | "invalid_config" | "not_initialized" | "invalid_amount" | "rejected";
-  issues: SaleBeaconIssue[];
-}
+import type { SaleInput, InitOptions, ConsentState, TrackResult, AttributionInfo } from "./index.js";
 "#;
 
 /// The page's tracker, set by `init`.

@@ -1,5 +1,5 @@
-// Type declarations of the salebeacon npm package (hand-written; the shapes follow the
-// wasm module's own declarations in salebeacon_wasm.d.ts).
+// Type declarations of the salebeacon npm package: the one written source of its public types
+// (the wasm glue's declarations, salebeacon_wasm.d.ts, import them from here).
 
 /** A sale, with Growi's own field names. Amounts are integers in minor units (cents). */
 export interface SaleInput {
