@@ -39,6 +39,8 @@ thread_local! {
     /// The target the timer and page events use: the latest `init`'s.
     static CURRENT: RefCell<Option<Target>> = const { RefCell::new(None) };
     static LISTENING: Cell<bool> = const { Cell::new(false) };
+    /// Orders whose keepalive fetch has been issued.
+    static SENDING: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Sends one waiting order and settles it. `None`: not confirmed (it stays in the outbox), or
@@ -80,7 +82,9 @@ pub async fn deliver(entry: outbox::Entry, target: Target) -> Outcome {
 async fn settle(entry: &outbox::Entry, target: &Target) -> Outcome {
     use transport::Answer;
     let order_id = entry.order_id.as_str();
+    SENDING.with(|f| f.borrow_mut().push(order_id.to_owned()));
     let answer = transport::post_sale(&target.endpoint, &entry.body).await;
+    SENDING.with(|f| f.borrow_mut().retain(|o| o != order_id));
     match answer {
         Answer::Accepted | Answer::Duplicate => {
             outbox::record_delivered(order_id, target.keep_ms);
@@ -179,9 +183,10 @@ pub fn beacon_all() {
     let url = format!("{}/sales", target.endpoint);
     let mut spent = 0;
     for entry in outbox::entries() {
-        let in_flight = IN_FLIGHT.with(|f| f.borrow().contains(&entry.order_id));
-        if in_flight {
-            // Its keepalive fetch outlives the page.
+        // An order whose keepalive fetch was issued goes on without the page; one that is only
+        // waiting for its lock has not left yet and must go by beacon.
+        let sending = SENDING.with(|f| f.borrow().contains(&entry.order_id));
+        if sending {
             continue;
         }
         spent += entry.body.len();

@@ -120,11 +120,14 @@ function proxyServesStatic(proxyBin) {
 }
 
 /**
- * Starts sandbox + proxy + site + Chromium. Options: `proxyArgs` (extra flags). Returns the
- * stack: `site` (origin of the shop), `siteFor(host)`, `newPage()`, `sandbox.*`, `proxy.*`,
- * `stop()`.
+ * Starts sandbox + proxy + site + Chromium. Options: `proxyArgs` (extra flags), `proxyEnv` (extra
+ * environment for the proxy, e.g. SALEBEACON_ORDER_TOKEN_SECRET), `sitePages` (`{ 'dir/x.html':
+ * '<html>...' }`: extra pages served with the demo site, from a temporary copy of it). Returns the
+ * stack: `site` (origin of the shop), `siteFor(host)`, `newPage()`, `sandbox.*`, `proxy.*`
+ * (including `proxy.stop()` / `proxy.start()`: the proxy down and up again on the same port with
+ * the same outbox), `stop()`.
  */
-export async function startStack({ proxyArgs = [] } = {}) {
+export async function startStack({ proxyArgs = [], proxyEnv = {}, sitePages = null } = {}) {
   requirePkg();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'salebeacon-e2e-'));
   const apiKey = 'sk_test_' + crypto.randomBytes(12).toString('hex');
@@ -143,35 +146,58 @@ export async function startStack({ proxyArgs = [] } = {}) {
     const apiBase = sandbox.match[1];
     const sandboxOrigin = new URL(apiBase).origin;
 
+    let siteDir = SITE;
+    if (sitePages) {
+      siteDir = path.join(tmp, 'site');
+      fs.cpSync(SITE, siteDir, { recursive: true });
+      for (const [rel, text] of Object.entries(sitePages)) {
+        const file = path.join(siteDir, rel);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, text);
+      }
+    }
+
     const proxyBin = bin('salebeacon-proxy');
     const direct = proxyServesStatic(proxyBin);
-    const args = [
-      '--listen', '127.0.0.1:0',
+    const proxyArgsFor = (listen, extra) => [
+      '--listen', listen,
       '--upstream', apiBase,
       '--db', path.join(tmp, 'outbox.sqlite3'),
       '--db-sync', 'normal',
       '--pace-ms', '200',
       '--backoff-base-ms', '200',
       '--rate-limit-per-minute', '0',
-      ...(direct ? ['--static-dir', PKG, '--site-dir', SITE] : []),
-      ...proxyArgs,
+      ...(direct ? ['--static-dir', PKG, '--site-dir', siteDir] : []),
+      ...extra,
     ];
+    const proxyEnvFor = (extra) => ({
+      GROWI_API_KEY: apiKey,
+      SALEBEACON_ADMIN_TOKEN: adminToken,
+      RUST_LOG: process.env.RUST_LOG || 'info',
+      NO_COLOR: '1',
+      ...extra,
+    });
+    const proxyLog = path.join(tmp, 'proxy.log');
     const proxy = await startProcess(
       'proxy',
       proxyBin,
-      args,
-      { GROWI_API_KEY: apiKey, SALEBEACON_ADMIN_TOKEN: adminToken, RUST_LOG: process.env.RUST_LOG || 'info', NO_COLOR: '1' },
+      proxyArgsFor('127.0.0.1:0', proxyArgs),
+      proxyEnvFor(proxyEnv),
       /listening on (http:\/\/\S+)/,
-      path.join(tmp, 'proxy.log'),
+      proxyLog,
     );
     stack.children.push(proxy.child);
+    let proxyChild = proxy.child;
     const proxyOrigin = new URL(proxy.match[1]).origin;
+    const proxyListen = new URL(proxyOrigin).host;
+    /** Proxy runs so far: run 1 logs to proxy.log, run N to proxy.log.N. */
+    let proxyRuns = 1;
 
     let siteOrigin = proxyOrigin;
     if (!direct) {
       stack.front = await startFront({
         pkgDir: PKG,
-        siteDir: SITE,
+        siteDir,
         proxyUrl: proxyOrigin,
         sandboxUrl: sandboxOrigin,
         adminToken,
@@ -221,21 +247,73 @@ export async function startStack({ proxyArgs = [] } = {}) {
           if (!r.ok) throw new Error(`admin lookup of ${orderId} answered ${r.status}`);
           return r.json();
         },
-        log: () => fs.readFileSync(path.join(tmp, 'proxy.log'), 'utf8'),
+        /** The proxy's log (every run since the stack started, oldest first). */
+        log: () => {
+          let text = '';
+          for (let i = 1; i <= proxyRuns; i++) {
+            const f = i === 1 ? proxyLog : `${proxyLog}.${i}`;
+            if (fs.existsSync(f)) text += fs.readFileSync(f, 'utf8');
+          }
+          return text;
+        },
+        /** Whether the proxy process is running. */
+        running: () => proxyChild !== null && proxyChild.exitCode === null && proxyChild.signalCode === null,
+        /** Stops the proxy (SIGTERM, then SIGKILL after 5 s); its outbox file stays. */
+        async stop() {
+          const child = proxyChild;
+          proxyChild = null;
+          await stopProcess(child);
+          stack.children = stack.children.filter((c) => c !== child);
+        },
+        /**
+         * Starts the proxy again on the same address with the same outbox database (after
+         * `stop()`, or restarts it). `proxyArgs` / `proxyEnv` replace the extra flags and
+         * environment given to startStack (default: keep them).
+         */
+        async start({ proxyArgs: args = proxyArgs, proxyEnv: env = proxyEnv } = {}) {
+          if (proxyChild) await stack.proxy.stop();
+          let lastError;
+          // The port was just released; binding it again may need a moment.
+          for (let attempt = 0; attempt < 20; attempt++) {
+            proxyRuns += 1;
+            try {
+              const again = await startProcess(
+                'proxy',
+                proxyBin,
+                proxyArgsFor(proxyListen, args),
+                proxyEnvFor(env),
+                /listening on (http:\/\/\S+)/,
+                `${proxyLog}.${proxyRuns}`,
+              );
+              proxyChild = again.child;
+              stack.children.splice(1, 0, again.child);
+              return;
+            } catch (e) {
+              lastError = e;
+              await new Promise((r) => setTimeout(r, 100));
+            }
+          }
+          throw lastError;
+        },
       },
       /**
-       * A page in a fresh browser context (its own cookies and storage). Console errors and CSP
+       * A page in a fresh browser context (its own cookies and storage), or with `{ context }`
+       * another tab of an existing context. Console errors and CSP
        * violations are collected in `page.consoleErrors` / `page.cspViolations()`.
        */
-      async newPage() {
-        const context = await stack.browser.newContext();
-        stack.contexts.push(context);
-        await context.addInitScript(() => {
-          window.__csp = [];
-          document.addEventListener('securitypolicyviolation', (e) =>
-            window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`),
-          );
-        });
+      async newPage({ context: shared } = {}) {
+        // `context`: another tab of that page's context (same cookies and storage).
+        let context = shared;
+        if (!context) {
+          context = await stack.browser.newContext();
+          stack.contexts.push(context);
+          await context.addInitScript(() => {
+            window.__csp = [];
+            document.addEventListener('securitypolicyviolation', (e) =>
+              window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`),
+            );
+          });
+        }
         const page = await context.newPage();
         page.consoleErrors = [];
         page.consoleLines = [];

@@ -1,0 +1,384 @@
+// Delivery guarantees, end to end (DESIGN.md): a sale handed to trackSale reaches Growi (the
+// sandbox) exactly once through navigation away, a proxy outage, an offline browser, reloads and
+// two tabs; a proxy refusal is final; broken localStorage still sends; consent gates sending.
+// Each test ends by asking the sandbox what it recorded for its order: exactly one sale, or none.
+//
+// The pages here are a bare test page served with the demo site (`/e2e/tracker.html`, no tracker
+// of its own): each page view imports the npm entry point and calls init, as a shop's page would.
+// Waits are polls with deadlines; "nothing arrives" is asserted after a bounded wait (NOTHING_MS).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { startStack, stopStack, land, waitFor } from '../harness.mjs';
+
+const TEST_PAGE = '/e2e/tracker.html';
+/** How long "nothing arrives" waits: past the browser's first two backoff steps (≤ 1 s, ≤ 2 s) and
+ * well past the proxy's pace (200 ms) and its first retry (200 ms). */
+const NOTHING_MS = 3000;
+/** How long a sale may take to reach the sandbox once it can. */
+const ARRIVE_MS = 10000;
+
+let stack;
+
+before(async () => {
+  stack = await startStack({
+    sitePages: {
+      [TEST_PAGE.slice(1)]:
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>delivery test page</title>' +
+        '<link rel="icon" href="data:,"></head><body><p>A page of the shop; the test loads the tracker.</p></body></html>\n',
+    },
+  });
+});
+after(() => stopStack(stack));
+
+let counter = 0;
+/** A fresh order id per sale. */
+function newOrder(label) {
+  counter += 1;
+  return `ORD-DLV-${label}-${Date.now().toString(36)}-${counter}-${crypto.randomBytes(3).toString('hex')}`;
+}
+
+function sale(orderId, extra = {}) {
+  return { order_id: orderId, total: 2500, currency: 'usd', customer_email: 'ann@example.com', ...extra };
+}
+
+/** A page view with the tracker: the test page (at `origin`), the npm entry point, `init(options)`. */
+async function view(page, { query = '', options = {}, origin = stack.site } = {}) {
+  await page.goto(`${origin}${TEST_PAGE}${query}`);
+  await page.evaluate(async (opts) => {
+    const m = await import('/salebeacon/index.js');
+    window.__sb = m;
+    await m.init(opts);
+  }, options);
+}
+
+/** trackSale on the page: `{ status }`, or `{ error: { name, code, issues, message } }`. */
+function track(page, s) {
+  return page.evaluate(async (s) => {
+    try {
+      return await window.__sb.trackSale(s);
+    } catch (e) {
+      return { error: { name: e.name, code: e.code, issues: e.issues, message: e.message } };
+    }
+  }, s);
+}
+
+/** The page's persisted outbox (`salebeacon:outbox`), as stored: null when absent. */
+function storedOutbox(page) {
+  return page.evaluate(() => {
+    const text = localStorage.getItem('salebeacon:outbox');
+    return text === null ? null : JSON.parse(text);
+  });
+}
+
+async function outboxOrders(page) {
+  return ((await storedOutbox(page)) || []).map((e) => e.order_id);
+}
+
+/** The sandbox's sales for one order. */
+async function salesOf(orderId) {
+  return (await stack.sandbox.sales()).filter((s) => s.external_id === orderId);
+}
+
+/** Waits for the order to reach the sandbox, then checks there is exactly one sale for it. */
+async function assertOneSale(orderId, timeoutMs = ARRIVE_MS) {
+  const sale = await stack.waitForSale(orderId, timeoutMs);
+  assert.equal(sale.campaign_affiliate_id, 'creator42');
+  assert.deepEqual(
+    (await salesOf(orderId)).map((s) => s.id),
+    [sale.id],
+    `exactly one sale for ${orderId} in the sandbox`,
+  );
+  return sale;
+}
+
+/** Waits NOTHING_MS, then checks that the sandbox and the proxy have nothing for the order. */
+async function assertNothingArrives(orderId) {
+  await new Promise((r) => setTimeout(r, NOTHING_MS));
+  assert.deepEqual(await salesOf(orderId), [], `no sale for ${orderId} in the sandbox`);
+  assert.equal(await stack.proxy.sale(orderId), null, `the proxy has no record of ${orderId}`);
+}
+
+/** Records the browser's POSTs to the proxy's /sales on these pages: `{ at, url, body }`. */
+function watchSalePosts(...pages) {
+  const posts = [];
+  for (const page of pages) {
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname.endsWith('/salebeacon/sales')) {
+        posts.push({ at: Date.now(), url: r.url(), body: r.postData() });
+      }
+    });
+  }
+  return posts;
+}
+
+const mentions = (posts, orderId) => posts.filter((p) => (p.body || '').includes(orderId));
+
+/**
+ * A page view with the tracker, a trackSale that is not awaited, then `leave(page, ctx)` at once.
+ * `ctx` has `away` (a page of the shop on another origin) and the order id. The page that
+ * follows runs no tracker for the shop's origin, so only the first page's own request (keepalive
+ * fetch, or the beacon on pagehide) can deliver the sale: it must reach the sandbox.
+ */
+async function saleThenLeave(label, leave) {
+  const page = await stack.newPage();
+  await view(page, { query: '?ref=creator42' });
+  const orderId = newOrder(label);
+  const away = `${stack.siteFor('elsewhere.shop.test')}${TEST_PAGE}?left=1`;
+  await leave(page, { orderId, away, s: sale(orderId) });
+  await assertOneSale(orderId);
+}
+
+test('1a. trackSale, then a redirect to another origin in the same task: the sale arrives', () =>
+  saleThenLeave('NAV-OTHER', async (page, { s, away }) => {
+    await page
+      .evaluate(
+        ({ s, away }) => {
+          window.__sb.trackSale(s).catch(() => {});
+          location.href = away;
+        },
+        { s, away },
+      )
+      .catch(() => {}); // the context may be gone before the answer comes back
+    await page.waitForURL(away);
+  }));
+
+test("1b. trackSale, then page.goto('about:blank') at once: the sale arrives", () =>
+  saleThenLeave('NAV-GOTO', async (page, { s }) => {
+    await page.evaluate((s) => {
+      window.__sb.trackSale(s).catch(() => {});
+    }, s);
+    await page.goto('about:blank');
+  }));
+
+test("1c. trackSale, then location.href = 'about:blank' in the same task: the sale arrives", () =>
+  saleThenLeave('NAV-BLANK', async (page, { s }) => {
+    await page
+      .evaluate((s) => {
+        window.__sb.trackSale(s).catch(() => {});
+        location.href = 'about:blank';
+      }, s)
+      .catch(() => {});
+    await page.waitForURL('about:blank');
+  }));
+
+test('1d. trackSale, then the tab is closed at once: the sale arrives', () =>
+  saleThenLeave('NAV-CLOSE', async (page, { s }) => {
+    await page.evaluate((s) => {
+      window.__sb.trackSale(s).catch(() => {});
+    }, s);
+    await page.close();
+  }));
+
+test('2. proxy down at purchase: queued in localStorage, sent on the next page view once it is back', async () => {
+  const page = await stack.newPage();
+  await view(page, { query: '?ref=creator42' });
+  const orderId = newOrder('DOWN');
+  await stack.proxy.stop();
+  let restarted = false;
+  try {
+    const r = await track(page, sale(orderId));
+    assert.deepEqual(r, { status: 'queued' });
+    const stored = await storedOutbox(page);
+    const entry = stored.find((e) => e.order_id === orderId);
+    assert.ok(entry, `the sale waits in salebeacon:outbox: ${JSON.stringify(stored)}`);
+    assert.equal(entry.body.order_id, orderId);
+    assert.equal(entry.body.campaign_affiliate_id, 'creator42');
+    assert.ok(entry.attempts >= 1, 'the failed attempt is counted');
+    const context = page.context();
+    // The visitor leaves while the proxy is down (the pagehide beacon goes nowhere) ...
+    await page.close();
+    await stack.proxy.start();
+    restarted = true;
+    // ... and comes back later to any page with the tracker.
+    const next = await stack.newPage({ context });
+    await view(next);
+    await assertOneSale(orderId);
+    await waitFor(async () => !(await outboxOrders(next)).includes(orderId), {
+      timeoutMs: ARRIVE_MS,
+      what: 'the outbox to let go of the delivered sale',
+    });
+  } finally {
+    if (!restarted && !stack.proxy.running()) await stack.proxy.start();
+  }
+});
+
+test('3. offline at purchase: queued, then sent on the online event without a new page view', async (t) => {
+  const page = await stack.newPage();
+  const posts = watchSalePosts(page);
+  await view(page, { query: '?ref=creator42' });
+  const context = page.context();
+  const orderId = newOrder('OFFLINE');
+  await context.setOffline(true);
+  try {
+    const r = await track(page, sale(orderId));
+    assert.deepEqual(r, { status: 'queued' });
+    assert.ok((await outboxOrders(page)).includes(orderId), 'the sale waits in the outbox');
+    // Let the retry timer fail once more, so the next timer retry is 1-2 s away: a delivery right
+    // after going online is then the online event's doing.
+    const entry = await waitFor(
+      async () => (await storedOutbox(page)).find((e) => e.order_id === orderId && e.attempts >= 2),
+      { timeoutMs: ARRIVE_MS, what: 'a second failed attempt while offline' },
+    );
+    const online = Date.now();
+    await context.setOffline(false);
+    await assertOneSale(orderId);
+    const after = posts.filter((p) => p.at >= online && p.body && p.body.includes(orderId));
+    assert.ok(after.length >= 1, 'the browser sent the sale after going online');
+    t.diagnostic(`online at +0 ms, sent at +${after[0].at - online} ms, timer retry due at +${entry.next_at - online} ms`);
+    if (entry.next_at - online > 300) {
+      assert.ok(
+        after[0].at < entry.next_at,
+        `sent on the online event (${after[0].at - online} ms after it), not by the retry timer (due ${entry.next_at - online} ms after it)`,
+      );
+    }
+    await waitFor(async () => !(await outboxOrders(page)).includes(orderId), {
+      timeoutMs: ARRIVE_MS,
+      what: 'the outbox to let go of the delivered sale',
+    });
+  } finally {
+    await context.setOffline(false);
+  }
+});
+
+test('4. thank-you page reloaded three times: one sale, the reloads answer duplicate', async () => {
+  const page = await stack.newPage();
+  const posts = watchSalePosts(page);
+  await land(page, `${stack.site}/?ref=creator42`);
+  const orderId = newOrder('RELOAD');
+  await page.goto(`${stack.site}/thanks-script.html?order_id=${orderId}&total=2500&currency=usd`);
+  const status = async () => {
+    await page.locator('#result[data-status]').waitFor({ timeout: 15000 });
+    return page.getAttribute('#result', 'data-status');
+  };
+  assert.equal(await status(), 'sent');
+  const statuses = [];
+  for (let i = 0; i < 3; i++) {
+    await page.reload();
+    statuses.push(await status());
+  }
+  assert.deepEqual(statuses, ['duplicate', 'duplicate', 'duplicate']);
+  await assertOneSale(orderId);
+  // The delivered-order ledger answers the reloads without a request.
+  assert.equal(mentions(posts, orderId).length, 1, 'one POST /sales for the order');
+});
+
+test('5. the same order in two tabs at the same moment: one sale', async (t) => {
+  const first = await stack.newPage();
+  await view(first, { query: '?ref=creator42' });
+  const second = await stack.newPage({ context: first.context() });
+  await view(second);
+  const posts = watchSalePosts(first, second);
+  const orderId = newOrder('TABS');
+  const at = Date.now() + 400;
+  const both = await Promise.all(
+    [first, second].map((p) =>
+      p.evaluate(
+        async ({ s, at }) => {
+          await new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
+          try {
+            return await window.__sb.trackSale(s);
+          } catch (e) {
+            return { error: { name: e.name, code: e.code, issues: e.issues, message: e.message } };
+          }
+        },
+        { s: sale(orderId), at },
+      ),
+    ),
+  );
+  for (const r of both) {
+    assert.ok(['sent', 'duplicate', 'queued'].includes(r.status), `a tab answered ${JSON.stringify(r)}`);
+  }
+  assert.ok(both.filter((r) => r.status === 'sent').length <= 1, `at most one tab sent it: ${JSON.stringify(both)}`);
+  await assertOneSale(orderId);
+  // Still one after anything left over (retries, beacons) had its chance.
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal((await salesOf(orderId)).length, 1);
+  t.diagnostic(`two tabs: ${JSON.stringify(both.map((r) => r.status))}, ${mentions(posts, orderId).length} POST /sales`);
+});
+
+test('6. the proxy answers 422: the promise rejects with its issues, nothing is retried', async () => {
+  const secret = crypto.randomBytes(24).toString('hex');
+  await stack.proxy.start({
+    proxyArgs: ['--require-order-token'],
+    proxyEnv: { SALEBEACON_ORDER_TOKEN_SECRET: secret },
+  });
+  try {
+    const page = await stack.newPage();
+    const posts = watchSalePosts(page);
+    await view(page, { query: '?ref=creator42' });
+    const orderId = newOrder('REFUSED');
+    // Valid for the browser's own checks; the proxy requires an order token it does not carry.
+    const r = await track(page, sale(orderId));
+    assert.ok(r.error, `trackSale rejected: ${JSON.stringify(r)}`);
+    assert.equal(r.error.name, 'SaleBeaconError');
+    assert.equal(r.error.code, 'invalid_sale');
+    assert.ok(Array.isArray(r.error.issues));
+    assert.ok(
+      r.error.issues.some((i) => i.field === 'order_token' && typeof i.message === 'string' && i.message),
+      `the proxy's issue names order_token: ${JSON.stringify(r.error.issues)}`,
+    );
+    assert.deepEqual(await outboxOrders(page), [], 'the refused sale left the outbox');
+    assert.ok(
+      page.consoleErrors.some((e) => e.includes(orderId)),
+      `the console reports the refusal: ${JSON.stringify(page.consoleErrors)}`,
+    );
+    await assertNothingArrives(orderId);
+    assert.equal(mentions(posts, orderId).length, 1, 'the proxy got exactly one request for it');
+    assert.deepEqual(await outboxOrders(page), []);
+  } finally {
+    await stack.proxy.start(); // back to the stack's own flags
+  }
+});
+
+test('7. localStorage throws on every write: the sale is still sent', async () => {
+  const page = await stack.newPage();
+  await page.addInitScript(() => {
+    Storage.prototype.setItem = function setItem() {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+    };
+  });
+  await view(page, { query: '?ref=creator42' });
+  const orderId = newOrder('NOSTORE');
+  const r = await track(page, sale(orderId));
+  assert.deepEqual(r, { status: 'sent' });
+  await assertOneSale(orderId);
+  assert.equal(await storedOutbox(page), null, 'nothing could be stored');
+  assert.ok(
+    page.consoleLines.some((l) => l.includes('durability reduced')),
+    `the console says durability is reduced: ${JSON.stringify(page.consoleLines)}`,
+  );
+});
+
+test('8a. consent pending, then granted: the waiting sale is sent', async () => {
+  const page = await stack.newPage();
+  await view(page, { query: '?ref=creator42', options: { consent: 'pending' } });
+  const orderId = newOrder('CONSENT-YES');
+  assert.deepEqual(await track(page, sale(orderId)), { status: 'queued' });
+  assert.ok((await outboxOrders(page)).includes(orderId), 'the sale waits in the outbox');
+  await page.evaluate(() => window.__sb.consent('granted'));
+  await assertOneSale(orderId);
+  await waitFor(async () => !(await outboxOrders(page)).includes(orderId), {
+    timeoutMs: ARRIVE_MS,
+    what: 'the outbox to let go of the delivered sale',
+  });
+});
+
+test('8b. consent pending, then denied: nothing is sent and the outbox is emptied', async () => {
+  const page = await stack.newPage();
+  const posts = watchSalePosts(page);
+  await view(page, { query: '?ref=creator42', options: { consent: 'pending' } });
+  const orderId = newOrder('CONSENT-NO');
+  assert.deepEqual(await track(page, sale(orderId)), { status: 'queued' });
+  assert.ok((await outboxOrders(page)).includes(orderId), 'the sale waits in the outbox');
+  await page.evaluate(() => window.__sb.consent('denied'));
+  const stored = await storedOutbox(page);
+  assert.ok(stored === null || stored.length === 0, `outbox empty: ${JSON.stringify(stored)}`);
+  await assertNothingArrives(orderId);
+  assert.deepEqual(mentions(posts, orderId), [], 'the browser never sent it');
+  // A later page view of the same visitor has nothing to resend either.
+  const next = await stack.newPage({ context: page.context() });
+  await view(next);
+  assert.deepEqual(await outboxOrders(next), []);
+  assert.deepEqual(await salesOf(orderId), []);
+});
