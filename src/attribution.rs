@@ -10,6 +10,7 @@
 //! Values from a URL are hostile until checked: a tag is 1-64 of `[A-Za-z0-9_.-]`, Growi ids are
 //! positive integers. Anything else is rejected (and the browser says so on the console).
 
+use crate::text;
 use crate::time::UnixMillis;
 
 /// The URL parameters that carry a tag unless configured otherwise.
@@ -188,13 +189,26 @@ impl Attribution {
             Model::LastClick => 'l',
             Model::FirstClick => 'f',
         };
+        let mut s = String::from("1~");
+        s.push(model);
+        s.push('~');
+        text::push_int(&mut s, self.captured_at);
         match &self.referral {
-            Referral::Tag(tag) => format!("1~{model}~{}~t~{tag}", self.captured_at),
+            Referral::Tag(tag) => {
+                s.push_str("~t~");
+                s.push_str(tag);
+            }
             Referral::Growi {
                 user_id,
                 campaign_id,
-            } => format!("1~{model}~{}~g~{user_id}~{campaign_id}", self.captured_at),
+            } => {
+                s.push_str("~g~");
+                text::push_uint(&mut s, *user_id, 1);
+                s.push('~');
+                text::push_uint(&mut s, *campaign_id, 1);
+            }
         }
+        s
     }
 
     /// Reads [`Attribution::encode`]'s form; anything else (old, tampered, corrupt) is `None`.

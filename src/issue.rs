@@ -34,6 +34,15 @@ impl std::fmt::Display for Issue {
 
 /// Joins issues into one line, for an error's `message`.
 pub fn summarize(issues: &[Issue]) -> String {
-    let parts: Vec<String> = issues.iter().map(Issue::to_string).collect();
-    parts.join("; ")
+    // `field: message` joined by "; ", as Display and `join` would, without core::fmt.
+    let mut out = String::new();
+    for (i, issue) in issues.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&issue.field);
+        out.push_str(": ");
+        out.push_str(&issue.message);
+    }
+    out
 }

@@ -43,7 +43,7 @@ impl ObjectWriter {
 
     pub fn num(&mut self, k: &str, v: u64) {
         self.key(k);
-        self.out.push_str(&v.to_string());
+        crate::text::push_uint(&mut self.out, v, 1);
     }
 
     pub fn opt_num(&mut self, k: &str, v: Option<u64>) {

@@ -19,6 +19,7 @@ pub mod json;
 pub mod money;
 pub mod retry;
 pub mod sale;
+pub mod text;
 pub mod time;
 pub mod update;
 pub mod value;
@@ -31,3 +32,10 @@ pub use attribution::{Attribution, Model, Referral};
 pub use issue::Issue;
 pub use sale::{Origin, Sale, SaleError, SaleInput};
 pub use update::{SaleUpdate, SaleUpdateInput};
+
+// The browser module's allocator: much smaller than the default dlmalloc (DESIGN.md size budget).
+// A real free-list allocator (boundary tags, coalescing), not a leak-forever bump allocator: a
+// page can live for hours.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

@@ -182,23 +182,60 @@ const CURRENCIES: &[(&str, u8)] = &[
 pub const MAX_AMOUNT: u64 = (1 << 53) - 1;
 
 /// Why an amount could not be converted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MoneyError {
-    #[error("\"{0}\" is not an ISO 4217 currency code")]
+    /// `"{0}" is not an ISO 4217 currency code`
     UnknownCurrency(String),
-    #[error("\"{0}\" is not a decimal amount like \"19.99\"")]
+    /// `"{0}" is not a decimal amount like "19.99"`
     NotAnAmount(String),
-    #[error("amounts cannot be negative")]
+    /// `amounts cannot be negative`
     Negative,
-    #[error("{currency} has {exponent} decimal places, \"{given}\" has more")]
+    /// `{currency} has {exponent} decimal places, "{given}" has more`
     TooManyDecimals {
         currency: String,
         exponent: u8,
         given: String,
     },
-    #[error("the amount is larger than 2^53-1 minor units")]
+    /// `the amount is larger than 2^53-1 minor units`
     TooLarge,
 }
+
+impl MoneyError {
+    /// The error's text (its `Display`), built without `core::fmt` for the browser module.
+    pub fn message(&self) -> String {
+        use crate::text::concat;
+        match self {
+            MoneyError::UnknownCurrency(c) => {
+                concat(&["\"", c, "\" is not an ISO 4217 currency code"])
+            }
+            MoneyError::NotAnAmount(a) => {
+                concat(&["\"", a, "\" is not a decimal amount like \"19.99\""])
+            }
+            MoneyError::Negative => "amounts cannot be negative".into(),
+            MoneyError::TooManyDecimals {
+                currency,
+                exponent,
+                given,
+            } => {
+                let mut s = concat(&[currency, " has "]);
+                crate::text::push_uint(&mut s, u64::from(*exponent), 1);
+                s.push_str(" decimal places, \"");
+                s.push_str(given);
+                s.push_str("\" has more");
+                s
+            }
+            MoneyError::TooLarge => "the amount is larger than 2^53-1 minor units".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for MoneyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for MoneyError {}
 
 /// The exponent of `code` (any case), or `None` when it is not an active ISO 4217 code.
 pub fn exponent(code: &str) -> Option<u8> {
@@ -272,6 +309,36 @@ mod tests {
         assert!(CURRENCIES
             .iter()
             .all(|(c, _)| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())));
+    }
+
+    #[test]
+    fn messages() {
+        let cases = [
+            (
+                MoneyError::UnknownCurrency("zzz".into()),
+                "\"zzz\" is not an ISO 4217 currency code",
+            ),
+            (
+                MoneyError::NotAnAmount("1e3".into()),
+                "\"1e3\" is not a decimal amount like \"19.99\"",
+            ),
+            (MoneyError::Negative, "amounts cannot be negative"),
+            (
+                MoneyError::TooManyDecimals {
+                    currency: "usd".into(),
+                    exponent: 2,
+                    given: "1.234".into(),
+                },
+                "usd has 2 decimal places, \"1.234\" has more",
+            ),
+            (
+                MoneyError::TooLarge,
+                "the amount is larger than 2^53-1 minor units",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use crate::attribution::{is_valid_tag, Referral};
 use crate::issue::Issue;
 use crate::money::{self, MAX_AMOUNT};
+use crate::text;
 use crate::time;
 use crate::value::{read_object, suggest, Loose};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -295,7 +296,7 @@ impl SaleInput {
     pub fn order_id(&self) -> Option<String> {
         match self.get("order_id")? {
             Loose::Str(s) => Some(s.trim().to_owned()),
-            Loose::Int(n) => Some(n.to_string()),
+            Loose::Int(n) => Some(text::int(*n)),
             _ => None,
         }
     }
@@ -345,7 +346,10 @@ impl SaleInput {
             } else {
                 "growi_campaign_id"
             };
-            v.push(missing, format!("is required together with {given}"));
+            v.push(
+                missing,
+                text::concat(&["is required together with ", given]),
+            );
         }
         if self.get("campaign_affiliate_id").is_some() && (has_user || has_campaign) {
             v.push(
@@ -428,14 +432,17 @@ impl Checker {
             .map(|(_, k)| *k)
             .or_else(|| suggest(name, known));
         let message = match hint {
-            Some(k) => format!("is not a field of a sale; did you mean {k}?"),
+            Some(k) => text::concat(&["is not a field of a sale; did you mean ", k, "?"]),
             None => "is not a field of a sale".to_owned(),
         };
         self.push(name, message);
     }
 
     fn wrong_type(&mut self, field: &str, wanted: &str, got: &Loose) {
-        self.push(field, format!("must be {wanted}, not {}", got.kind()));
+        self.push(
+            field,
+            text::concat(&["must be ", wanted, ", not ", got.kind()]),
+        );
     }
 
     fn order_id(&mut self, value: Option<&Loose>) -> Option<String> {
@@ -444,7 +451,7 @@ impl Checker {
                 self.push("order_id", "is required");
                 return None;
             }
-            Some(Loose::Int(n)) if *n >= 0 => n.to_string(),
+            Some(Loose::Int(n)) if *n >= 0 => text::int(*n),
             Some(Loose::Str(s)) => s.trim().to_owned(),
             Some(other) => {
                 self.wrong_type("order_id", "a string", other);
@@ -496,7 +503,7 @@ impl Checker {
                 }
                 self.push(
                     "currency",
-                    format!("\"{code}\" is not an active ISO 4217 currency code"),
+                    text::concat(&["\"", code, "\" is not an active ISO 4217 currency code"]),
                 );
             }
             Some(other) => self.wrong_type("currency", "a string", other),
@@ -516,7 +523,10 @@ impl Checker {
                 if t.is_empty() {
                     self.push(field, "must not be empty (leave it out instead)");
                 } else if t.chars().count() > max {
-                    self.push(field, format!("must be at most {max} characters"));
+                    let mut m = String::from("must be at most ");
+                    text::push_uint(&mut m, max as u64, 1);
+                    m.push_str(" characters");
+                    self.push(field, m);
                 } else if t.chars().any(char::is_control) {
                     self.push(field, "must contain printable characters only");
                 } else {
@@ -599,9 +609,11 @@ pub fn is_valid_email(s: &str) -> bool {
         && local.len() <= 64
         && !local.starts_with('.')
         && !local.ends_with('.')
-        && !local.contains("..")
+        && !local.as_bytes().windows(2).any(|w| w == b"..")
         && local.chars().all(|c| {
-            c.is_ascii_alphanumeric() || !c.is_ascii() || "!#$%&'*+/=?^_`{|}~.-".contains(c)
+            c.is_ascii_alphanumeric()
+                || !c.is_ascii()
+                || b"!#$%&'*+/=?^_`{|}~.-".contains(&(c as u8))
         });
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = domain.len() <= 253

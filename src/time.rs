@@ -65,28 +65,33 @@ pub fn parse_rfc3339(text: &str) -> Option<UnixMillis> {
     if b[16] != b':' {
         return None;
     }
-    let (y, mo, d) = (num(&s[0..4])?, num(&s[5..7])?, num(&s[8..10])?);
-    let (h, mi, sec) = (num(&s[11..13])?, num(&s[14..16])?, num(&s[17..19])?);
+    let (y, mo, d) = (num(s.get(0..4)?)?, num(s.get(5..7)?)?, num(s.get(8..10)?)?);
+    let (h, mi, sec) = (
+        num(s.get(11..13)?)?,
+        num(s.get(14..16)?)?,
+        num(s.get(17..19)?)?,
+    );
     if !(MIN_YEAR..=MAX_YEAR).contains(&y) || !(1..=12).contains(&mo) {
         return None;
     }
     if d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60 {
         return None;
     }
-    let mut rest = &s[19..];
+    // `get`, not `[..]`: no slicing panic path in the browser module (see Cargo.toml).
+    let mut rest = s.get(19..)?;
     let mut millis = 0;
     if let Some(frac) = rest.strip_prefix('.') {
         let n = frac.bytes().take_while(u8::is_ascii_digit).count();
         if n == 0 {
             return None;
         }
-        let digits = &frac[..n];
+        let digits = frac.get(..n)?;
         millis = digits
             .bytes()
             .chain(std::iter::repeat(b'0'))
             .take(3)
             .fold(0, |acc, c| acc * 10 + i64::from(c - b'0'));
-        rest = &frac[n..];
+        rest = frac.get(n..)?;
     }
     let offset_minutes = match rest {
         "Z" | "z" => 0,
@@ -95,7 +100,7 @@ pub fn parse_rfc3339(text: &str) -> Option<UnixMillis> {
             if rb.len() != 6 || !matches!(rb[0], b'+' | b'-') || rb[3] != b':' {
                 return None;
             }
-            let (oh, om) = (num(&rest[1..3])?, num(&rest[4..6])?);
+            let (oh, om) = (num(rest.get(1..3)?)?, num(rest.get(4..6)?)?);
             if oh > 23 || om > 59 {
                 return None;
             }
@@ -114,12 +119,22 @@ pub fn format_utc(ms: UnixMillis) -> String {
     let millis = ms.rem_euclid(1000);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let t = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        t / 3600,
-        t / 60 % 60,
-        t % 60
-    )
+    // `{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{millis:03}Z`, without core::fmt.
+    let mut out = String::with_capacity(24);
+    crate::text::push_int_padded(&mut out, y, 4);
+    for (sep, v, width) in [
+        ('-', m, 2),
+        ('-', d, 2),
+        ('T', t / 3600, 2),
+        (':', t / 60 % 60, 2),
+        (':', t % 60, 2),
+        ('.', millis, 3),
+    ] {
+        out.push(sep);
+        crate::text::push_int_padded(&mut out, v, width);
+    }
+    out.push('Z');
+    out
 }
 
 /// The largest Unix timestamp (seconds) we accept: the end of year 9999.

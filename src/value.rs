@@ -124,9 +124,10 @@ pub(crate) fn read_object<'de, D: Deserializer<'de>>(
 
 /// Suggests the known field a mistyped or camelCased name most likely meant.
 pub(crate) fn suggest(name: &str, known: &[&'static str]) -> Option<&'static str> {
-    let norm = |s: &str| -> String {
-        s.chars()
-            .filter(|c| c.is_ascii_alphanumeric())
+    // ASCII letters and digits only, so the distance can count bytes.
+    let norm = |s: &str| -> Vec<u8> {
+        s.bytes()
+            .filter(u8::is_ascii_alphanumeric)
             .map(|c| c.to_ascii_lowercase())
             .collect()
     };
@@ -142,10 +143,9 @@ pub(crate) fn suggest(name: &str, known: &[&'static str]) -> Option<&'static str
         .map(|(_, k)| k)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for (i, &ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
             let sub = prev[j] + usize::from(ca != *cb);

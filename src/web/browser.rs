@@ -4,11 +4,37 @@
 //! Each returns a neutral value instead of failing when the facility is missing (a worker, an old
 //! browser, a test page), because conversion tracking must never break a shop's page.
 
+use crate::text::concat;
 use js_sys::Reflect;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 pub fn window() -> Option<web_sys::Window> {
     web_sys::window()
+}
+
+/// `obj[name]`, or `None` when reading it throws.
+///
+/// Property reads go through this one `Reflect.get` rather than web-sys getters: every distinct
+/// web-sys method is its own import, with its own shim in the JS glue (DESIGN.md size budget).
+pub fn prop(obj: &JsValue, name: &str) -> Option<JsValue> {
+    Reflect::get(obj, &JsValue::from_str(name)).ok()
+}
+
+/// `obj[name]` when it is a string.
+pub fn prop_str(obj: &JsValue, name: &str) -> Option<String> {
+    prop(obj, name)?.as_string()
+}
+
+/// `window[name]` when it is an object (`document`, `navigator`, `localStorage`, ...).
+pub fn global(name: &str) -> Option<JsValue> {
+    prop(window()?.as_ref(), name).filter(JsValue::is_object)
+}
+
+/// `location[name]` as a string, or `""`.
+fn location(name: &str) -> String {
+    global("location")
+        .and_then(|l| prop_str(&l, name))
+        .unwrap_or_default()
 }
 
 /// Milliseconds since the epoch.
@@ -19,9 +45,11 @@ pub fn now_ms() -> i64 {
 /// 16 random bytes from `crypto.getRandomValues`, or from `Math.random` if that is missing.
 pub fn random_bytes() -> [u8; 16] {
     let mut bytes = [0u8; 16];
-    let filled = window()
-        .and_then(|w| w.crypto().ok())
-        .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    let filled = global("crypto").is_some_and(|c| {
+        c.unchecked_into::<web_sys::Crypto>()
+            .get_random_values_with_u8_array(&mut bytes)
+            .is_ok()
+    });
     if !filled {
         for b in bytes.iter_mut() {
             *b = (js_sys::Math::random() * 256.0) as u8;
@@ -36,47 +64,39 @@ pub fn jitter() -> f64 {
 }
 
 pub fn warn(message: &str) {
-    web_sys::console::warn_1(&JsValue::from_str(&format!("salebeacon: {message}")));
+    web_sys::console::warn_1(&JsValue::from_str(&concat(&["salebeacon: ", message])));
 }
 
 pub fn error(message: &str) {
-    web_sys::console::error_1(&JsValue::from_str(&format!("salebeacon: {message}")));
+    web_sys::console::error_1(&JsValue::from_str(&concat(&["salebeacon: ", message])));
 }
 
 /// The page's `location.search`.
 pub fn search() -> String {
-    window()
-        .and_then(|w| w.location().search().ok())
-        .unwrap_or_default()
+    location("search")
 }
 
 /// The page's host name (no port).
 pub fn hostname() -> String {
-    window()
-        .and_then(|w| w.location().hostname().ok())
-        .unwrap_or_default()
+    location("hostname")
 }
 
 /// Whether the page is served over https (cookies get `Secure`).
 pub fn is_https() -> bool {
-    window()
-        .and_then(|w| w.location().protocol().ok())
-        .is_some_and(|p| p == "https:")
+    location("protocol") == "https:"
 }
 
 /// `navigator.globalPrivacyControl === true`.
 pub fn global_privacy_control() -> bool {
-    window()
-        .and_then(|w| Reflect::get(&w.navigator(), &"globalPrivacyControl".into()).ok())
+    global("navigator")
+        .and_then(|n| prop(&n, "globalPrivacyControl"))
         .is_some_and(|v| v.as_bool() == Some(true))
 }
 
 /// Removes the named query parameters from the address bar without a reload.
 pub fn remove_params(names: &[String]) {
     let Some(w) = window() else { return };
-    let Ok(href) = w.location().href() else {
-        return;
-    };
+    let href = location("href");
     let Ok(url) = web_sys::Url::new(&href) else {
         return;
     };

@@ -8,19 +8,19 @@
 //! cookies.
 
 use super::browser;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::JsValue;
 
 pub const AFFILIATION: &str = "sb_aff";
 pub const VISITOR: &str = "sb_vid";
 const PROBE: &str = "sb_probe";
 
-fn document() -> Option<web_sys::HtmlDocument> {
-    browser::window()?.document()?.dyn_into().ok()
+fn document() -> Option<JsValue> {
+    browser::global("document")
 }
 
 /// Reads a cookie by name.
 pub fn get(name: &str) -> Option<String> {
-    let all = document()?.cookie().ok()?;
+    let all = browser::prop_str(&document()?, "cookie")?;
     all.split(';').find_map(|pair| {
         let (k, v) = pair.trim().split_once('=')?;
         (k == name).then(|| v.to_owned())
@@ -30,7 +30,9 @@ pub fn get(name: &str) -> Option<String> {
 /// Sets a cookie for `max_age_secs` (0 deletes it).
 pub fn set(name: &str, value: &str, max_age_secs: i64, domain: Option<&str>) {
     let Some(doc) = document() else { return };
-    let mut c = format!("{name}={value}; Path=/; Max-Age={max_age_secs}; SameSite=Lax");
+    let mut c = crate::text::concat(&[name, "=", value, "; Path=/; Max-Age="]);
+    crate::text::push_int(&mut c, max_age_secs);
+    c.push_str("; SameSite=Lax");
     if let Some(d) = domain {
         c.push_str("; Domain=");
         c.push_str(d);
@@ -38,12 +40,13 @@ pub fn set(name: &str, value: &str, max_age_secs: i64, domain: Option<&str>) {
     if browser::is_https() {
         c.push_str("; Secure");
     }
-    let _ = doc.set_cookie(&c);
+    let _ = js_sys::Reflect::set(&doc, &"cookie".into(), &c.into());
 }
 
 fn is_ip_or_single_label(host: &str) -> bool {
-    !host.contains('.')
-        || host.contains(':')
+    // Byte tests, not `str::contains`: that pulls the substring searcher into the module.
+    !host.as_bytes().contains(&b'.')
+        || host.as_bytes().contains(&b':')
         || host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
 }
 
@@ -55,7 +58,7 @@ pub fn auto_domain() -> Option<String> {
     }
     let labels: Vec<&str> = host.split('.').collect();
     for n in 2..=labels.len() {
-        let candidate = labels[labels.len() - n..].join(".");
+        let candidate = crate::text::join(labels[labels.len() - n..].iter().copied(), ".");
         set(PROBE, "1", 10, Some(&candidate));
         if get(PROBE).is_some() {
             set(PROBE, "", 0, Some(&candidate));

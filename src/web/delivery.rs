@@ -14,6 +14,7 @@
 use super::error::TrackerError;
 use super::{browser, outbox, transport};
 use crate::retry::{Backoff, OUTBOX_MAX_AGE_MS};
+use crate::text::concat;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -58,7 +59,7 @@ pub async fn deliver(entry: outbox::Entry, target: Target) -> Outcome {
     if !claimed {
         return None;
     }
-    let lock_name = format!("order:{order_id}");
+    let lock_name = concat(&["order:", &order_id]);
     let outcome = super::lock::with_lock(&lock_name, move || async move {
         // Another tab may have settled it while this one waited for the lock.
         if outbox::was_delivered(&entry.order_id) {
@@ -97,17 +98,24 @@ async fn settle(entry: &outbox::Entry, target: &Target) -> Outcome {
         }
         Answer::Invalid(issues) => {
             outbox::remove(order_id);
-            browser::error(&format!(
-                "the proxy refused order {order_id}: {}",
-                crate::issue::summarize(&issues)
-            ));
+            browser::error(&concat(&[
+                "the proxy refused order ",
+                order_id,
+                ": ",
+                &crate::issue::summarize(&issues),
+            ]));
             Some(Err(TrackerError::InvalidSale(issues)))
         }
         Answer::Rejected { status, message } => {
             outbox::remove(order_id);
-            browser::error(&format!(
-                "the proxy refused order {order_id} ({status}): {message}"
-            ));
+            browser::error(&concat(&[
+                "the proxy refused order ",
+                order_id,
+                " (",
+                &crate::text::uint(u64::from(status)),
+                "): ",
+                &message,
+            ]));
             Some(Err(TrackerError::Rejected { status, message }))
         }
         Answer::Retry { after_ms } => {
@@ -130,11 +138,13 @@ pub fn flush(force: bool) -> impl std::future::Future<Output = ()> {
     for entry in outbox::entries() {
         if now - entry.created_at > OUTBOX_MAX_AGE_MS as i64 {
             outbox::remove(&entry.order_id);
-            browser::error(&format!(
-                "gave up on order {} after {} days without reaching the proxy",
-                entry.order_id,
-                OUTBOX_MAX_AGE_MS / 86_400_000
-            ));
+            browser::error(&concat(&[
+                "gave up on order ",
+                &entry.order_id,
+                " after ",
+                &crate::text::uint(OUTBOX_MAX_AGE_MS / 86_400_000),
+                " days without reaching the proxy",
+            ]));
         } else if force || entry.next_at <= now {
             due.push(entry);
         }
@@ -176,11 +186,11 @@ pub fn beacon_all() {
     let Some(target) = CURRENT.with(|c| c.borrow().clone()) else {
         return;
     };
-    let Some(window) = browser::window() else {
+    let Some(navigator) = browser::global("navigator") else {
         return;
     };
-    let navigator = window.navigator();
-    let url = format!("{}/sales", target.endpoint);
+    let navigator: web_sys::Navigator = navigator.unchecked_into();
+    let url = concat(&[&target.endpoint, "/sales"]);
     let mut spent = 0;
     for entry in outbox::entries() {
         // An order whose keepalive fetch was issued goes on without the page; one that is only
@@ -210,10 +220,8 @@ pub fn start(target: Target) {
         wasm_bindgen_futures::spawn_local(flush(true));
     });
     let hidden = Closure::<dyn FnMut()>::new(move || {
-        let state = browser::window()
-            .and_then(|w| w.document())
-            .and_then(|d| js_sys::Reflect::get(&d, &"visibilityState".into()).ok())
-            .and_then(|v| v.as_string());
+        let state =
+            browser::global("document").and_then(|d| browser::prop_str(&d, "visibilityState"));
         if state.as_deref() == Some("hidden") {
             beacon_all();
         }
@@ -221,8 +229,9 @@ pub fn start(target: Target) {
     let pagehide = Closure::<dyn FnMut()>::new(beacon_all);
     let _ = window.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
     let _ = window.add_event_listener_with_callback("pagehide", pagehide.as_ref().unchecked_ref());
-    if let Some(doc) = window.document() {
+    if let Some(doc) = browser::global("document") {
         let _ = doc
+            .unchecked_into::<web_sys::EventTarget>()
             .add_event_listener_with_callback("visibilitychange", hidden.as_ref().unchecked_ref());
     }
     // The listeners live as long as the page.

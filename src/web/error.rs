@@ -46,7 +46,12 @@ impl TrackerError {
             )],
             TrackerError::Rejected { status, message } => vec![Issue::new(
                 "sale",
-                format!("the proxy refused the sale ({status}): {message}"),
+                crate::text::concat(&[
+                    "the proxy refused the sale (",
+                    &crate::text::uint(u64::from(*status)),
+                    "): ",
+                    message,
+                ]),
             )],
         }
     }
@@ -59,7 +64,7 @@ impl TrackerError {
             TrackerError::InvalidAmount(_) => "invalid amount",
             TrackerError::Rejected { .. } => "sale rejected",
         };
-        format!("salebeacon: {what}: {}", summarize(&self.issues()))
+        crate::text::concat(&["salebeacon: ", what, ": ", &summarize(&self.issues())])
     }
 }
 
@@ -74,7 +79,7 @@ pub(crate) fn issue_object(issue: &Issue) -> Object {
 impl From<TrackerError> for JsValue {
     fn from(e: TrackerError) -> JsValue {
         let err = js_sys::Error::new(&e.message());
-        err.set_name("SaleBeaconError");
+        let _ = Reflect::set(&err, &"name".into(), &"SaleBeaconError".into());
         let issues: Array = e.issues().iter().map(issue_object).collect();
         let _ = Reflect::set(&err, &"code".into(), &e.code().into());
         let _ = Reflect::set(&err, &"issues".into(), &issues);

@@ -25,7 +25,7 @@ thread_local! {
 }
 
 fn web_locks() -> Option<(JsValue, Function)> {
-    let nav = browser::window()?.navigator();
+    let nav = browser::global("navigator")?;
     let locks = Reflect::get(&nav, &"locks".into()).ok()?;
     let request = Reflect::get(&locks, &"request".into())
         .ok()?
@@ -52,13 +52,13 @@ where
                 Ok(JsValue::UNDEFINED)
             })
         });
-        let lock_name = format!("salebeacon:{name}");
+        let lock_name = crate::text::concat(&["salebeacon:", name]);
         let pending = request.call2(&locks, &lock_name.into(), &callback).ok()?;
         JsFuture::from(Promise::resolve(&pending)).await.ok()?;
         let v = slot.borrow_mut().take();
         return v;
     }
-    let key = format!("lease:{name}");
+    let key = crate::text::concat(&["lease:", name]);
     if !take_lease(&key) {
         return None;
     }
@@ -77,7 +77,9 @@ fn take_lease(key: &str) -> bool {
     if held_by_other {
         return false;
     }
-    if storage::set(key, &format!("{me}:{}", now + LEASE_MS)).is_err() {
+    let mut lease = crate::text::concat(&[&me, ":"]);
+    crate::text::push_int(&mut lease, now + LEASE_MS);
+    if storage::set(key, &lease).is_err() {
         // No storage means no other tab can see this sale either.
         return true;
     }

@@ -162,10 +162,9 @@ pub async fn init(
     let pairs = attribution::parse_query(&browser::search());
     let captured = attribution::capture(&pairs, &t.options.params);
     for r in &captured.rejected {
-        browser::warn(&format!(
-            "ignored {}=\"{}\": {}",
-            r.param, r.value, r.reason
-        ));
+        browser::warn(&crate::text::concat(&[
+            "ignored ", &r.param, "=\"", &r.value, "\": ", r.reason,
+        ]));
     }
     let mut touched = false;
     if !t.blocked() {
@@ -421,7 +420,7 @@ pub fn to_minor_units(
                 money::MoneyError::UnknownCurrency(_) => "currency",
                 _ => "amount",
             };
-            TrackerError::InvalidAmount(vec![Issue::new(field, e.to_string())]).into()
+            TrackerError::InvalidAmount(vec![Issue::new(field, e.message())]).into()
         })
 }
 

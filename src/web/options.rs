@@ -8,6 +8,7 @@ use crate::attribution::{
     Model, DEFAULT_PARAMS, DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, MIN_WINDOW_DAYS,
 };
 use crate::issue::Issue;
+use crate::text::{concat, join};
 use crate::value::suggest;
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
@@ -86,7 +87,7 @@ fn kind(v: &JsValue) -> String {
     } else if Array::is_array(v) {
         "a list".into()
     } else {
-        format!("a {}", v.js_typeof().as_string().unwrap_or_default())
+        concat(&["a ", &v.js_typeof().as_string().unwrap_or_default()])
     }
 }
 
@@ -102,7 +103,7 @@ pub fn parse(value: &JsValue) -> Result<Options, Vec<Issue>> {
     else {
         return Err(vec![Issue::new(
             "options",
-            format!("must be an object, not {}", kind(value)),
+            concat(&["must be an object, not ", &kind(value)]),
         )]);
     };
     let mut issues = Vec::new();
@@ -111,10 +112,17 @@ pub fn parse(value: &JsValue) -> Result<Options, Vec<Issue>> {
         let key = key.as_string().unwrap_or_default();
         if !NAMES.contains(&key.as_str()) {
             match suggest(&key, NAMES) {
-                Some(k) => bad(&key, format!("is not an init option; did you mean {k}?")),
+                Some(k) => bad(
+                    &key,
+                    concat(&["is not an init option; did you mean ", k, "?"]),
+                ),
                 None => bad(
                     &key,
-                    format!("is not an init option (known: {})", NAMES.join(", ")),
+                    concat(&[
+                        "is not an init option (known: ",
+                        &join(NAMES.iter().copied(), ", "),
+                        ")",
+                    ]),
                 ),
             }
         }
@@ -139,7 +147,7 @@ pub fn parse(value: &JsValue) -> Result<Options, Vec<Issue>> {
                 "endpoint",
                 "must be a path like \"/salebeacon\" or an http(s) URL".into(),
             ),
-            None => bad("endpoint", format!("must be a string, not {}", kind(&v))),
+            None => bad("endpoint", concat(&["must be a string, not ", &kind(&v)])),
         }
     }
     if let Some(v) = get("params") {
@@ -209,7 +217,7 @@ pub fn parse(value: &JsValue) -> Result<Options, Vec<Issue>> {
         if let Some(v) = get(name) {
             match v.as_bool() {
                 Some(b) => *slot = b,
-                None => bad(name, format!("must be true or false, not {}", kind(&v))),
+                None => bad(name, concat(&["must be true or false, not ", &kind(&v)])),
             }
         }
     }

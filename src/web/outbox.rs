@@ -16,6 +16,7 @@
 use super::browser;
 use super::storage::{self, StorageError};
 use crate::json::{push_string, ObjectWriter};
+use crate::text::concat;
 use js_sys::{Array, Reflect};
 use std::cell::RefCell;
 use wasm_bindgen::{JsCast, JsValue};
@@ -93,9 +94,10 @@ fn warn_reduced(e: &StorageError) {
     WARNED.with(|w| {
         if !*w.borrow() {
             *w.borrow_mut() = true;
-            browser::warn(&format!(
-                "{e}; sales are kept in memory only and may be lost if this page closes before they are sent (durability reduced)"
-            ));
+            browser::warn(&concat(&[
+                e.message(),
+                "; sales are kept in memory only and may be lost if this page closes before they are sent (durability reduced)",
+            ]));
         }
     });
 }
@@ -118,10 +120,12 @@ fn load<T>(key: &str, item: impl Fn(&JsValue) -> Option<T>) -> Option<Vec<T>> {
         .filter(Array::is_array)
         .and_then(|v| Array::from(&v).iter().map(|x| item(&x)).collect());
     if parsed.is_none() {
-        browser::warn(&format!(
-            "discarded unreadable stored data ({}{key})",
-            storage::PREFIX
-        ));
+        browser::warn(&concat(&[
+            "discarded unreadable stored data (",
+            storage::PREFIX,
+            key,
+            ")",
+        ]));
         storage::remove(key);
     }
     Some(parsed.unwrap_or_default())
@@ -129,7 +133,14 @@ fn load<T>(key: &str, item: impl Fn(&JsValue) -> Option<T>) -> Option<Vec<T>> {
 
 /// Writes a list; `false` when storage refused (the caller keeps it in memory).
 fn save(key: &str, items: impl Iterator<Item = String>) -> bool {
-    let text = format!("[{}]", items.collect::<Vec<_>>().join(","));
+    let mut text = String::from("[");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&item);
+    }
+    text.push(']');
     match storage::set(key, &text) {
         Ok(()) => true,
         Err(e) => {
@@ -215,7 +226,7 @@ pub fn record_delivered(order_id: &str, keep_ms: i64) {
         let mut s = String::from("[");
         push_string(&mut s, &d.0);
         s.push(',');
-        s.push_str(&d.1.max(0).to_string());
+        crate::text::push_int(&mut s, d.1.max(0));
         s.push(']');
         s
     });

@@ -29,20 +29,26 @@ pub enum Answer {
 
 async fn post(url: &str, body: &str) -> Result<web_sys::Response, JsValue> {
     let window = browser::window().ok_or_else(|| JsValue::from_str("no window"))?;
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(body));
+    // A plain object set with `Reflect.set`, not web-sys's RequestInit setters: one import
+    // instead of one per field (size budget). `keepalive` is not in web-sys's bindings anyway.
+    let init = js_sys::Object::new();
     let headers = js_sys::Object::new();
     Reflect::set(
         &headers,
         &"content-type".into(),
         &"text/plain;charset=UTF-8".into(),
     )?;
-    init.set_headers(&headers);
-    // Not in web-sys's RequestInit bindings yet; every engine we support reads it.
-    Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE)?;
-    let resp = JsFuture::from(window.fetch_with_str_and_init(url, &init)).await?;
-    resp.dyn_into()
+    for (k, v) in [
+        ("method", JsValue::from_str("POST")),
+        ("body", JsValue::from_str(body)),
+        ("headers", headers.into()),
+        ("keepalive", JsValue::TRUE),
+    ] {
+        Reflect::set(&init, &k.into(), &v)?;
+    }
+    let resp = JsFuture::from(window.fetch_with_str_and_init(url, init.unchecked_ref())).await?;
+    // fetch resolves with a Response, always.
+    Ok(resp.unchecked_into())
 }
 
 async fn json_of(resp: &web_sys::Response) -> JsValue {
@@ -74,11 +80,13 @@ fn issues_of(body: &JsValue) -> Vec<Issue> {
 
 /// Posts a sale's JSON body.
 pub async fn post_sale(endpoint: &str, body: &str) -> Answer {
-    let resp = match post(&format!("{endpoint}/sales"), body).await {
+    let resp = match post(&crate::text::concat(&[endpoint, "/sales"]), body).await {
         Ok(r) => r,
         Err(_) => return Answer::Retry { after_ms: None },
     };
-    let status = resp.status();
+    let status = browser::prop(&resp, "status")
+        .and_then(|s| s.as_f64())
+        .unwrap_or(0.0) as u16;
     match classify(status) {
         Disposition::Delivered => {
             let body = json_of(&resp).await;
@@ -105,7 +113,8 @@ pub async fn post_sale(endpoint: &str, body: &str) -> Answer {
             } else {
                 let message = string_field(&body, "error")
                     .or_else(|| string_field(&body, "message"))
-                    .unwrap_or_else(|| resp.status_text());
+                    .or_else(|| browser::prop_str(&resp, "statusText"))
+                    .unwrap_or_default();
                 Answer::Rejected { status, message }
             }
         }
@@ -114,5 +123,5 @@ pub async fn post_sale(endpoint: &str, body: &str) -> Answer {
 
 /// Tells the proxy about a capture so it can re-set the cookies server-side (fire and forget).
 pub async fn post_touch(endpoint: &str, body: &str) {
-    let _ = post(&format!("{endpoint}/touch"), body).await;
+    let _ = post(&crate::text::concat(&[endpoint, "/touch"]), body).await;
 }

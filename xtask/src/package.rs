@@ -2,8 +2,9 @@
 //!
 //! Steps: compile the crate for `wasm32-unknown-unknown` with the size-tuned `wasm-release`
 //! profile, generate the ES-module glue and TypeScript types with `wasm-bindgen --target web`,
-//! shrink the module with `wasm-opt -Oz` (skipped with `--dev`), copy the hand-kept package files
-//! from `www/package/` over the generated ones, and print the size table.
+//! shrink the module with `wasm-opt -Oz --converge` and shorten the glue's import names (both
+//! skipped with `--dev`), copy the hand-kept package files from `www/package/` over the generated
+//! ones, and print the size table.
 //!
 //! Why this order: `wasm-bindgen` must see the module rustc wrote (it reads the custom sections
 //! that describe the exports), and `wasm-opt` runs last on the module that ships, so the sizes
@@ -88,7 +89,9 @@ pub fn build_with(opts: Options, wasm_opt: Option<&Path>) -> Result<PathBuf> {
     }
     cmd::run(
         cmd::command("wasm-bindgen")
-            .args(["--target", "web", "--out-dir"])
+            // index.js always passes the module's URL (written where bundlers see it), so the
+            // glue's own default path is dead weight.
+            .args(["--target", "web", "--omit-default-module-path", "--out-dir"])
             .arg(&pkg)
             .args(["--out-name", OUT_NAME])
             .arg(&module),
@@ -100,7 +103,7 @@ pub fn build_with(opts: Options, wasm_opt: Option<&Path>) -> Result<PathBuf> {
         eprintln!("\n--dev: skipping wasm-opt");
     } else {
         let wasm_opt = wasm_opt.context("wasm-opt is required for a release build")?;
-        cmd::header("wasm-opt -Oz");
+        cmd::header("wasm-opt -Oz --converge");
         // Features come from the module's target_features section (kept by strip="debuginfo");
         // the strip passes run after optimising and drop sections no browser reads.
         let tmp = pkg.join(format!("{OUT_NAME}_bg.opt.wasm"));
@@ -109,6 +112,8 @@ pub fn build_with(opts: Options, wasm_opt: Option<&Path>) -> Result<PathBuf> {
                 .arg(&bg)
                 .args([
                     "-Oz",
+                    // Repeat the passes while they still shrink the module (~200 B brotli).
+                    "--converge",
                     "--strip-debug",
                     "--strip-producers",
                     "--strip-target-features",
@@ -118,6 +123,9 @@ pub fn build_with(opts: Options, wasm_opt: Option<&Path>) -> Result<PathBuf> {
         )
         .context("optimising the module (wasm-opt)")?;
         std::fs::rename(&tmp, &bg).with_context(|| format!("replacing {}", bg.display()))?;
+        cmd::header("short import names");
+        let n = shorten_imports(&bg, &pkg.join(format!("{OUT_NAME}.js")))?;
+        eprintln!("  {n} imports renamed");
     }
 
     let extra = package_sources();
@@ -152,9 +160,225 @@ pub fn copy_files(from: &Path, to: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The import module wasm-bindgen names after the glue file.
+const GLUE_MODULE: &str = "./salebeacon_wasm_bg.js";
+/// What the import module is renamed to.
+const SHORT_MODULE: &str = "w";
+
+/// Renames the module's imports from the glue to short names, in the `.wasm` and in the glue's
+/// import object alike; returns how many names changed.
+///
+/// wasm-bindgen names each import `__wbg_{method}_{16 hex digits}` under the module
+/// `./salebeacon_wasm_bg.js`, and the names appear twice (wasm import section, glue JS). The hash
+/// digits do not compress: shortening them saves about 2 KB brotli of the embed. Only the import
+/// object's keys and the import section change; exports keep their names.
+pub fn shorten_imports(wasm_path: &Path, glue_path: &Path) -> Result<usize> {
+    let wasm =
+        std::fs::read(wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+    let glue = std::fs::read_to_string(glue_path)
+        .with_context(|| format!("reading {}", glue_path.display()))?;
+    let mut renames: Vec<(String, String)> = Vec::new();
+    let new_wasm = rewrite_imports(&wasm, |module, name| {
+        if module != GLUE_MODULE {
+            return None;
+        }
+        let short = match renames.iter().find(|(old, _)| old == name) {
+            Some((_, short)) => short.clone(),
+            None => {
+                let short = format!("${:x}", renames.len());
+                renames.push((name.to_owned(), short.clone()));
+                short
+            }
+        };
+        Some((SHORT_MODULE.to_owned(), short))
+    })
+    .with_context(|| format!("reading the imports of {}", wasm_path.display()))?;
+    // The import object: `    const import0 = {` ... `        name: function(...`, and the
+    // module key `"./salebeacon_wasm_bg.js": import0`. Each key must be found exactly once.
+    let mut js = glue;
+    for (old, short) in &renames {
+        let key = format!("\n        {old}: function");
+        if js.matches(&key).count() != 1 {
+            bail!("the glue has no single import `{old}` (wasm-bindgen changed its output?)");
+        }
+        js = js.replace(&key, &format!("\n        {short}: function"));
+    }
+    let module_key = format!("\"{GLUE_MODULE}\": import0");
+    if js.matches(&module_key).count() != 1 {
+        bail!("the glue has no single `{module_key}` (wasm-bindgen changed its output?)");
+    }
+    js = js.replace(&module_key, &format!("\"{SHORT_MODULE}\": import0"));
+    std::fs::write(wasm_path, new_wasm)
+        .with_context(|| format!("writing {}", wasm_path.display()))?;
+    std::fs::write(glue_path, js).with_context(|| format!("writing {}", glue_path.display()))?;
+    Ok(renames.len())
+}
+
+fn read_leb(bytes: &[u8], at: &mut usize) -> Result<u32> {
+    let mut value: u32 = 0;
+    for shift in (0..35).step_by(7) {
+        let b = *bytes.get(*at).context("truncated LEB128")?;
+        *at += 1;
+        value |= u32::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    bail!("LEB128 too long")
+}
+
+fn write_leb(out: &mut Vec<u8>, mut value: u32) {
+    loop {
+        let b = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn read_name<'a>(bytes: &'a [u8], at: &mut usize) -> Result<&'a str> {
+    let len = read_leb(bytes, at)? as usize;
+    let name = bytes.get(*at..*at + len).context("truncated name")?;
+    *at += len;
+    std::str::from_utf8(name).context("a name is not UTF-8")
+}
+
+fn write_name(out: &mut Vec<u8>, name: &str) {
+    write_leb(out, name.len() as u32);
+    out.extend_from_slice(name.as_bytes());
+}
+
+/// Copies a wasm module, renaming imports: `rename(module, name)` returns the new
+/// `(module, name)`, or `None` to keep it. Every other section is copied byte for byte.
+fn rewrite_imports(
+    wasm: &[u8],
+    mut rename: impl FnMut(&str, &str) -> Option<(String, String)>,
+) -> Result<Vec<u8>> {
+    if wasm.get(..8) != Some(b"\0asm\x01\0\0\0".as_slice()) {
+        bail!("not a wasm module (version 1)");
+    }
+    let mut out = wasm[..8].to_vec();
+    let mut at = 8;
+    while at < wasm.len() {
+        let id = wasm[at];
+        at += 1;
+        let size = read_leb(wasm, &mut at)? as usize;
+        let body = wasm.get(at..at + size).context("truncated section")?;
+        at += size;
+        let body = if id == 2 {
+            rewrite_import_section(body, &mut rename)?
+        } else {
+            body.to_vec()
+        };
+        out.push(id);
+        write_leb(&mut out, body.len() as u32);
+        out.extend_from_slice(&body);
+    }
+    Ok(out)
+}
+
+fn rewrite_import_section(
+    body: &[u8],
+    rename: &mut impl FnMut(&str, &str) -> Option<(String, String)>,
+) -> Result<Vec<u8>> {
+    let mut at = 0;
+    let count = read_leb(body, &mut at)?;
+    let mut out = Vec::with_capacity(body.len());
+    write_leb(&mut out, count);
+    for _ in 0..count {
+        let module = read_name(body, &mut at)?;
+        let name = read_name(body, &mut at)?;
+        // The import's description: kind byte, then a type index (func, tag) or a type.
+        let start = at;
+        let kind = *body.get(at).context("truncated import")?;
+        at += 1;
+        match kind {
+            // func: type index
+            0x00 => {
+                read_leb(body, &mut at)?;
+            }
+            // table: reftype, limits
+            0x01 => {
+                at += 1;
+                skip_limits(body, &mut at)?;
+            }
+            // memory: limits
+            0x02 => skip_limits(body, &mut at)?,
+            // global: valtype, mutability
+            0x03 => at += 2,
+            // tag: attribute, type index
+            0x04 => {
+                at += 1;
+                read_leb(body, &mut at)?;
+            }
+            other => bail!("unknown import kind {other:#x}"),
+        }
+        let desc = body.get(start..at).context("truncated import")?;
+        match rename(module, name) {
+            Some((m, n)) => {
+                write_name(&mut out, &m);
+                write_name(&mut out, &n);
+            }
+            None => {
+                write_name(&mut out, module);
+                write_name(&mut out, name);
+            }
+        }
+        out.extend_from_slice(desc);
+    }
+    if at != body.len() {
+        bail!("unexpected bytes after the imports");
+    }
+    Ok(out)
+}
+
+fn skip_limits(body: &[u8], at: &mut usize) -> Result<()> {
+    let flags = *body.get(*at).context("truncated limits")?;
+    *at += 1;
+    read_leb(body, at)?;
+    if flags & 1 != 0 {
+        read_leb(body, at)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renames_imports_and_keeps_other_sections() {
+        let mut imports = vec![2];
+        for (m, n) in [(GLUE_MODULE, "__wbg_now_0123456789abcdef"), ("env", "keep")] {
+            write_name(&mut imports, m);
+            write_name(&mut imports, n);
+            imports.extend_from_slice(&[0x00, 0x00]); // func, type 0
+        }
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        wasm.extend_from_slice(&[1, 4, 1, 0x60, 0, 0]); // type section: () -> ()
+        wasm.push(2);
+        write_leb(&mut wasm, imports.len() as u32);
+        wasm.extend_from_slice(&imports);
+        let renamed = rewrite_imports(&wasm, |m, n| {
+            (m == GLUE_MODULE).then(|| (SHORT_MODULE.to_owned(), format!("$0{}", n.len())))
+        })
+        .unwrap();
+        let mut seen = Vec::new();
+        let again = rewrite_imports(&renamed, |m, n| {
+            seen.push((m.to_owned(), n.to_owned()));
+            None
+        })
+        .unwrap();
+        assert_eq!(again, renamed);
+        assert_eq!(renamed[8..14], wasm[8..14]);
+        assert_eq!(
+            seen,
+            [("w".into(), "$026".into()), ("env".into(), "keep".into())]
+        );
+    }
 
     #[test]
     fn copies_files_over_existing_ones() {
