@@ -299,6 +299,24 @@ fn gif() -> Response {
     r
 }
 
+/// `GET {base}/touch`: what this browser's cookies hold for the proxy, `{"aff": <encoded
+/// attribution or null>, "vid": <uuid or null>}`. The tracker asks only when its own storage has no
+/// attribution at `trackSale` (Safari drops script-set cookies after 7 days; the HttpOnly copies
+/// set by `POST /touch` live on). Attribution is not a secret: HttpOnly is there for lifetime.
+pub async fn touched(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let now = now_ms();
+    let aff = cookie_attribution(&headers, state.config.window_days, now).map(|a| a.encode());
+    let vid = [VID_COOKIE, VID_COOKIE_HTTP]
+        .into_iter()
+        .filter_map(|name| cookie(&headers, name))
+        .find(|v| is_uuid_v4(v));
+    (
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "aff": aff, "vid": vid })),
+    )
+        .into_response()
+}
+
 /// `POST {base}/touch`: `{"aff": "<encoded attribution>", "vid": "<uuid v4>"}` → HttpOnly cookies.
 pub async fn touch(
     State(state): State<AppState>,

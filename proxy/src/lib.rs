@@ -87,7 +87,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             &format!("{base}/touch"),
-            post(api::touch).options(preflight),
+            post(api::touch).get(api::touched).options(preflight),
         )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

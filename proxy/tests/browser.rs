@@ -465,6 +465,30 @@ async fn pixel_always_answers_a_gif_and_records_valid_sales() {
 }
 
 #[tokio::test]
+async fn get_touch_reads_back_what_the_cookies_hold() {
+    let h = harness(|_| {});
+    let get = |cookie: Option<String>| {
+        let mut b = Request::get("/salebeacon/touch");
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    // Only the server-set copies are left: what Safari keeps after its 7-day cap.
+    let aff = aff_cookie("creator42", now_ms());
+    let r = call(&h, get(Some(format!("sb_aff_h={aff}; sb_vid_h={VID}")))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.json(), json!({"aff": aff, "vid": VID}));
+    // Nothing, or nothing live: nulls.
+    let r = call(&h, get(None)).await;
+    assert_eq!(r.json(), json!({"aff": null, "vid": null}));
+    let old = aff_cookie("creator42", now_ms() - 31 * 86_400_000);
+    let r = call(&h, get(Some(format!("sb_aff_h={old}; sb_vid_h=nope")))).await;
+    assert_eq!(r.json(), json!({"aff": null, "vid": null}));
+}
+
+#[tokio::test]
 async fn touch_sets_http_only_cookies() {
     let h = harness(|c| c.cookie_domain = Some("example.com".into()));
     let aff = aff_cookie("creator42", now_ms());

@@ -217,6 +217,28 @@ fn touch_body(t: &Tracker) -> Option<String> {
     js_sys::JSON::stringify(&o).ok()?.as_string()
 }
 
+/// Asks the proxy for the attribution its own cookies hold; adopts and stores it when it is live.
+async fn recover_attribution() -> Option<Referral> {
+    let endpoint = with_tracker(|t| t.options.endpoint.clone()).ok()?;
+    let encoded = transport::get_touched(&endpoint).await?;
+    let found = Attribution::decode(&encoded)?;
+    with_tracker(|t| {
+        let live = attribution::apply(
+            Some(found),
+            None,
+            t.options.model,
+            browser::now_ms(),
+            t.options.window_days,
+        )?;
+        let referral = live.referral.clone();
+        t.attribution = Some(live);
+        persist(t);
+        Some(referral)
+    })
+    .ok()
+    .flatten()
+}
+
 /// Reads a JavaScript object's own fields as a sale input; `None` when it is not an object.
 fn sale_input(v: &JsValue) -> Option<SaleInput> {
     use crate::value::Loose;
@@ -276,7 +298,16 @@ pub async fn track_sale(
     })?;
     let order_token = input.order_token().map(str::to_owned);
     input.fill_in(referral.as_ref(), vid.as_deref());
-    let sale = match input.validate(Origin::Browser) {
+    let mut checked = input.validate(Origin::Browser);
+    if checked == Err(SaleError::Unattributed) && !blocked && !pending && referral.is_none() {
+        // This browser's storage lost it (Safari's 7-day cap on script cookies); the proxy's
+        // HttpOnly copy may still hold it. One request, only on an unattributed sale.
+        if let Some(referral) = recover_attribution().await {
+            input.fill_in(Some(&referral), None);
+            checked = input.validate(Origin::Browser);
+        }
+    }
+    let sale = match checked {
         Ok(sale) => sale,
         Err(SaleError::Invalid(issues)) => return Err(TrackerError::InvalidSale(issues).into()),
         Err(SaleError::Unattributed) if blocked => return Ok(result("blocked")),

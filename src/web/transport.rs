@@ -28,6 +28,11 @@ pub enum Answer {
 }
 
 async fn post(url: &str, body: &str) -> Result<web_sys::Response, JsValue> {
+    request(url, Some(body)).await
+}
+
+/// A POST with `body`, or a GET without one.
+async fn request(url: &str, body: Option<&str>) -> Result<web_sys::Response, JsValue> {
     let window = browser::window().ok_or_else(|| JsValue::from_str("no window"))?;
     // A plain object set with `Reflect.set`, not web-sys's RequestInit setters: one import
     // instead of one per field (size budget). `keepalive` is not in web-sys's bindings anyway.
@@ -38,13 +43,15 @@ async fn post(url: &str, body: &str) -> Result<web_sys::Response, JsValue> {
         &"content-type".into(),
         &"text/plain;charset=UTF-8".into(),
     )?;
-    for (k, v) in [
-        ("method", JsValue::from_str("POST")),
-        ("body", JsValue::from_str(body)),
-        ("headers", headers.into()),
-        ("keepalive", JsValue::TRUE),
-    ] {
-        Reflect::set(&init, &k.into(), &v)?;
+    if let Some(body) = body {
+        for (k, v) in [
+            ("method", JsValue::from_str("POST")),
+            ("body", JsValue::from_str(body)),
+            ("headers", headers.into()),
+            ("keepalive", JsValue::TRUE),
+        ] {
+            Reflect::set(&init, &k.into(), &v)?;
+        }
     }
     let resp = JsFuture::from(window.fetch_with_str_and_init(url, init.unchecked_ref())).await?;
     // fetch resolves with a Response, always.
@@ -119,6 +126,20 @@ pub async fn post_sale(endpoint: &str, body: &str) -> Answer {
             }
         }
     }
+}
+
+/// `GET {endpoint}/touch`: the attribution the proxy's own HttpOnly cookies hold (encoded), if
+/// any. Asked only when this browser's storage has none at `trackSale`: Safari drops script-set
+/// cookies after 7 days, the server-set copies live on.
+pub async fn get_touched(endpoint: &str) -> Option<String> {
+    let resp = request(&crate::text::concat(&[endpoint, "/touch"]), None)
+        .await
+        .ok()?;
+    let ok = browser::prop(&resp, "status").and_then(|s| s.as_f64()) == Some(200.0);
+    if !ok {
+        return None;
+    }
+    string_field(&json_of(&resp).await, "aff")
 }
 
 /// Tells the proxy about a capture so it can re-set the cookies server-side (fire and forget).

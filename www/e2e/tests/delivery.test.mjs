@@ -382,3 +382,29 @@ test('8b. consent pending, then denied: nothing is sent and the outbox is emptie
   assert.deepEqual(await outboxOrders(next), []);
   assert.deepEqual(await salesOf(orderId), []);
 });
+
+test("9. only the proxy's HttpOnly cookie holds the attribution (Safari's 7-day cap took the script's): the sale is attributed", async () => {
+  const page = await stack.newPage();
+  // A visitor who came through creator42's link 10 days ago: the script-set sb_aff and the
+  // localStorage mirror are gone, the proxy's HttpOnly sb_aff_h (set by /touch) is not.
+  const capturedAt = Date.now() - 10 * 86_400_000;
+  await page.context().addCookies([
+    { name: 'sb_aff_h', value: `1~l~${capturedAt}~t~creator42`, url: stack.site, httpOnly: true, sameSite: 'Lax' },
+  ]);
+  await view(page);
+  assert.equal(await page.evaluate(() => window.__sb.attribution()), null, 'no attribution of its own');
+  const orderId = newOrder('httponly');
+  const r = await track(page, sale(orderId));
+  assert.equal(r.status, 'sent', JSON.stringify(r));
+  const got = await waitFor(async () => {
+    const s = await salesOf(orderId);
+    return s.length ? s : null;
+  }, { timeoutMs: ARRIVE_MS, what: `the sandbox to record ${orderId}` });
+  assert.equal(got.length, 1);
+  assert.equal(got[0].campaign_affiliate_id, 'creator42');
+  // The tracker adopted it, with its original capture time (the window still counts from then).
+  const a = await page.evaluate(() => window.__sb.attribution());
+  assert.equal(a.campaign_affiliate_id, 'creator42');
+  assert.equal(Date.parse(a.captured_at), capturedAt);
+  await page.close();
+});
