@@ -1,7 +1,7 @@
 // salebeacon: conversion tracking for Growi creator campaigns (npm entry point).
 //
 // The tracker is WebAssembly. This module loads it on first use (once), from the file next to
-// this one, so a bundler sees `new URL('./salebeacon_wasm_bg.wasm', import.meta.url)` and ships the
+// this one, so a bundler sees the `new URL(<the .wasm>, import.meta.url)` below and ships the
 // asset. Every async function waits for that load; the sync ones need it to have happened.
 import load_wasm, * as wasm from './salebeacon_wasm.js';
 

@@ -45,7 +45,8 @@
       w[N]('sale', sale);
     });
   }
-  import(dir.href + 'index.js').then(function (m) {
+  var entry = dir.href + 'index.js'; // the build points this at index.<hash>.js
+  import(entry).then(function (m) {
     api = m;
     var q = [].slice.call(stub.q || []), opts = o, i;
     for (i = 0; i < q.length; i++) if (q[i][0] == 'init') opts = merge(q[i][1]);
@@ -62,6 +63,6 @@
     for (i = 0; i < q.length; i++) q[i][0] != 'init' && disp.apply(0, q[i]);
     d.readyState == 'loading' ? d.addEventListener('DOMContentLoaded', scan) : boot.then(scan);
   }, function (e) {
-    c.error(N + ': could not load ' + dir.href + 'index.js', e);
+    c.error(N + ': could not load ' + entry, e);
   });
 })(window, document);

@@ -136,9 +136,85 @@ pub fn build_with(opts: Options, wasm_opt: Option<&Path>) -> Result<PathBuf> {
         }
     }
 
+    if pkg.join(LOADER).is_file() {
+        cmd::header("content-hashed embed files");
+        for name in hash_embed(&pkg)? {
+            eprintln!("  {name}");
+        }
+    }
+
     size::report(&pkg)?;
     println!("pkg: {}", pkg.display());
     Ok(pkg)
+}
+
+/// The script-tag loader: the one embed file with a stable name (served `no-cache`).
+pub const LOADER: &str = "salebeacon.js";
+
+/// 40 bits of FNV-1a as 10 hex digits: a cache key for a file's content (not a security hash).
+pub fn content_hash(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:010x}", h >> 24)
+}
+
+fn replace_once(text: &str, from: &str, to: &str, file: &str) -> Result<String> {
+    if text.matches(from).count() != 1 {
+        bail!("{file}: expected exactly one `{from}` to point at its hashed copy");
+    }
+    Ok(text.replacen(from, to, 1))
+}
+
+/// Writes content-hashed copies of the embed's module chain and points the loader at them, so
+/// the proxy can serve everything but the loader as immutable for a year (DESIGN: long-lived
+/// caching for content-hashed names): a repeat page view revalidates one small file. The
+/// stable names stay for the npm package (`index.js` imports `./salebeacon_wasm.js`).
+pub fn hash_embed(pkg: &Path) -> Result<Vec<String>> {
+    let read =
+        |name: &str| std::fs::read(pkg.join(name)).with_context(|| format!("reading pkg/{name}"));
+    let text = |name: &str| -> Result<String> {
+        String::from_utf8(read(name)?).with_context(|| format!("pkg/{name} is not UTF-8"))
+    };
+    let mut written = Vec::new();
+    let mut write = |name: String, bytes: &[u8]| -> Result<String> {
+        std::fs::write(pkg.join(&name), bytes).with_context(|| format!("writing pkg/{name}"))?;
+        written.push(name.clone());
+        Ok(name)
+    };
+    let wasm_name = format!("{OUT_NAME}_bg.wasm");
+    let wasm = read(&wasm_name)?;
+    let wasm_hashed = write(format!("{OUT_NAME}_bg.{}.wasm", content_hash(&wasm)), &wasm)?;
+    let glue = read(&format!("{OUT_NAME}.js"))?;
+    let glue_hashed = write(format!("{OUT_NAME}.{}.js", content_hash(&glue)), &glue)?;
+    let mut index = text("index.js")?;
+    index = replace_once(
+        &index,
+        &format!("'./{OUT_NAME}.js'"),
+        &format!("'./{glue_hashed}'"),
+        "index.js",
+    )?;
+    index = replace_once(
+        &index,
+        &format!("'./{wasm_name}'"),
+        &format!("'./{wasm_hashed}'"),
+        "index.js",
+    )?;
+    let index_hashed = write(
+        format!("index.{}.js", content_hash(index.as_bytes())),
+        index.as_bytes(),
+    )?;
+    let loader = replace_once(
+        &text(LOADER)?,
+        "'index.js'",
+        &format!("'{index_hashed}'"),
+        LOADER,
+    )?;
+    std::fs::write(pkg.join(LOADER), loader).context("writing pkg/salebeacon.js")?;
+    written.push(format!("{LOADER} -> {index_hashed}"));
+    Ok(written)
 }
 
 /// Copies every file directly in `from` into `to`, overwriting; returns the names copied.
@@ -348,6 +424,47 @@ fn skip_limits(body: &[u8], at: &mut usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_hashes_are_stable_hex_and_change_with_content() {
+        let a = content_hash(b"salebeacon");
+        assert_eq!(a.len(), 10);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(a, content_hash(b"salebeacon"));
+        assert_ne!(a, content_hash(b"salebeacon!"));
+    }
+
+    #[test]
+    fn hashed_chain_points_each_file_at_the_next() {
+        let dir = std::env::temp_dir().join(format!("xtask-hash-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("salebeacon_wasm_bg.wasm"), b"\0asm").unwrap();
+        std::fs::write(dir.join("salebeacon_wasm.js"), "export default 1;").unwrap();
+        std::fs::write(
+            dir.join("index.js"),
+            "import g from './salebeacon_wasm.js'; new URL('./salebeacon_wasm_bg.wasm', import.meta.url);",
+        )
+        .unwrap();
+        std::fs::write(dir.join(LOADER), "import(dir.href + 'index.js')").unwrap();
+        let written = hash_embed(&dir).unwrap();
+        let loader = std::fs::read_to_string(dir.join(LOADER)).unwrap();
+        let index_name = loader.split('\'').nth(1).unwrap().to_owned();
+        assert!(index_name.starts_with("index.") && index_name != "index.js");
+        let index = std::fs::read_to_string(dir.join(&index_name)).unwrap();
+        assert!(!index.contains("'./salebeacon_wasm.js'"));
+        assert!(!index.contains("'./salebeacon_wasm_bg.wasm'"));
+        for name in written.iter().filter(|n| !n.contains("->")) {
+            assert!(dir.join(name).is_file(), "{name}");
+            assert!(
+                index.contains(name.as_str()) || name.starts_with("index."),
+                "{name}"
+            );
+        }
+        // A source that does not match is an error, not a silently broken chain.
+        std::fs::write(dir.join(LOADER), "import('./other.js')").unwrap();
+        assert!(hash_embed(&dir).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn renames_imports_and_keeps_other_sections() {

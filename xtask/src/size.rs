@@ -46,6 +46,8 @@ pub fn measure(dir: &Path) -> Result<Vec<Row>> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("js" | "wasm")))
+        // Content-hashed copies (`index.<10 hex>.js`) repeat a stable-named file byte for byte.
+        .filter(|p| !is_hashed_copy(p))
         .collect();
     files.sort();
     files
@@ -142,6 +144,13 @@ pub fn embed_brotli(rows: &[Row]) -> (u64, Vec<&'static str>) {
 }
 
 /// Prints the table for `dir` and how the embed compares with its budget.
+/// Whether a file name has a content-hash segment: `name.<10 hex digits>.ext`.
+fn is_hashed_copy(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    name.split('.')
+        .any(|part| part.len() == 10 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 pub fn report(dir: &Path) -> Result<Vec<Row>> {
     let rows = measure(dir)?;
     println!("\nsizes of {}/ (bytes):", crate::tools::shown(dir));
@@ -194,6 +203,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("b.wasm"), [0u8; 100]).unwrap();
         std::fs::write(dir.join("a.js"), "export {}").unwrap();
+        std::fs::write(dir.join("a.0123456789.js"), "export {}").unwrap();
         std::fs::write(dir.join("a.d.ts"), "export {}").unwrap();
         std::fs::write(dir.join("package.json"), "{}").unwrap();
         let rows = measure(&dir).unwrap();

@@ -127,3 +127,27 @@ test('the site serves the embed files with the right types', async () => {
     'salebeacon_wasm_bg.wasm': 'application/wasm',
   });
 });
+
+test('the embed loads content-hashed files cached for a year; only the loader revalidates', async () => {
+  const page = await stack.newPage();
+  const seen = new Map();
+  page.on('response', (r) => {
+    const path = new URL(r.url()).pathname;
+    if (path.startsWith('/salebeacon/') && /\.(js|wasm)$/.test(path)) {
+      seen.set(path, r.headers()['cache-control']);
+    }
+  });
+  await page.goto(`${stack.site}/?ref=creator42`);
+  await waitFor(() => page.evaluate(() => !!(window.salebeacon && window.salebeacon.q && document.cookie.includes('sb_aff='))),
+    { what: 'the tracker to start' });
+  await waitFor(() => [...seen.keys()].some((p) => p.endsWith('.wasm')), { what: 'the wasm to load' });
+  const paths = [...seen.keys()].sort();
+  assert.equal(seen.get('/salebeacon/salebeacon.js'), 'no-cache', JSON.stringify([...seen]));
+  const hashed = paths.filter((p) => p !== '/salebeacon/salebeacon.js');
+  assert.deepEqual(
+    hashed.map((p) => p.replace(/\.[0-9a-f]{10}\./, '.<hash>.')),
+    ['/salebeacon/index.<hash>.js', '/salebeacon/salebeacon_wasm.<hash>.js', '/salebeacon/salebeacon_wasm_bg.<hash>.wasm'],
+  );
+  for (const p of hashed) assert.equal(seen.get(p), 'public, max-age=31536000, immutable', p);
+  await page.close();
+});

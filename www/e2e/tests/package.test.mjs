@@ -17,7 +17,16 @@ test('package.json: exports with types first, every listed file is in pkg/', () 
   assert.equal(pj.type, 'module');
   assert.equal(pj.sideEffects, false);
   assert.deepEqual(Object.keys(pj.exports['.']), ['types', 'default']);
-  for (const f of pj.files) assert.ok(fs.existsSync(path.join(PKG, f)), `${f} is in pkg/`);
+  const names = fs.readdirSync(PKG);
+  for (const f of pj.files) {
+    if (f.includes('*')) {
+      // A glob (the content-hashed embed files): it must match exactly one file.
+      const re = new RegExp('^' + f.split('*').map((x) => x.replace(/[.]/g, '\\.')).join('[^/]*') + '$');
+      assert.equal(names.filter((n) => re.test(n)).length, 1, `${f} matches one file in pkg/`);
+    } else {
+      assert.ok(fs.existsSync(path.join(PKG, f)), `${f} is in pkg/`);
+    }
+  }
   for (const target of Object.values(pj.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e)))) {
     assert.ok(fs.existsSync(path.join(PKG, target)), `${target} exists`);
   }
