@@ -149,6 +149,14 @@ fn cookie_attribution(headers: &HeaderMap, window_days: u32, now: i64) -> Option
         .find_map(|raw| live_attribution(raw, window_days, now))
 }
 
+/// The visitor uid in the `sb_vid` (or `sb_vid_h`) cookie, if it is a UUID v4.
+fn cookie_visitor_id(headers: &HeaderMap) -> Option<&str> {
+    [VID_COOKIE, VID_COOKIE_HTTP]
+        .into_iter()
+        .filter_map(|name| cookie(headers, name))
+        .find(|v| is_uuid_v4(v))
+}
+
 fn live_attribution(raw: &str, window_days: u32, now: i64) -> Option<Attribution> {
     let Some(a) = Attribution::decode(raw) else {
         tracing::debug!("ignored an sb_aff cookie that does not decode");
@@ -173,11 +181,7 @@ pub async fn accept_sale(
     let now = now_ms();
     if origin == Origin::Browser {
         let referral = cookie_attribution(headers, config.window_days, now).map(|a| a.referral);
-        let vid = [VID_COOKIE, VID_COOKIE_HTTP]
-            .into_iter()
-            .filter_map(|name| cookie(headers, name))
-            .find(|v| is_uuid_v4(v));
-        input.fill_in(referral.as_ref(), vid);
+        input.fill_in(referral.as_ref(), cookie_visitor_id(headers));
     }
     let invalid = |issues: Vec<Issue>| {
         crate::metrics::Metrics::inc(&metrics.sales_invalid);
@@ -306,10 +310,7 @@ fn gif() -> Response {
 pub async fn touched(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let now = now_ms();
     let aff = cookie_attribution(&headers, state.config.window_days, now).map(|a| a.encode());
-    let vid = [VID_COOKIE, VID_COOKIE_HTTP]
-        .into_iter()
-        .filter_map(|name| cookie(&headers, name))
-        .find(|v| is_uuid_v4(v));
+    let vid = cookie_visitor_id(&headers);
     (
         [(axum::http::header::CACHE_CONTROL, "no-store")],
         Json(json!({ "aff": aff, "vid": vid })),
