@@ -11,8 +11,11 @@
 //! - `GET /demo/api/sales` with `--demo-sandbox`: the sandbox's sales beside the proxy's delivery
 //!   state, for the demo's sales page. Never enable it in front of real Growi.
 //!
-//! It sits outside the browser trust guard: a GET of a script carries no sale. Paths are taken as
-//! single plain names (static) or `/`-separated plain segments (site): no `..`, no dot files.
+//! It sits outside the browser trust guard: a GET of a script carries no sale. What is served is
+//! exactly the regular files inside the two folders, and nothing else: names are checked after
+//! percent-decoding (one plain name for the tracker's files, `/`-separated plain segments for the
+//! site; no separator inside a name, no `..`, no dot file, no NUL), and the path the file system
+//! resolves (symlinks followed) must still be inside the folder (see [`Root`]).
 
 use crate::config::ProxyConfig;
 use crate::AppState;
@@ -22,17 +25,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use percent_encoding::percent_decode_str;
 use std::path::PathBuf;
 
 /// The static-file routes for `config` (none when no folder is configured).
 pub fn routes(config: &ProxyConfig) -> Router<AppState> {
     let mut router = Router::new();
     if let Some(dir) = config.static_dir.clone() {
+        let root = Root::new(dir);
         router = router.route(
             &format!("{}/{{file}}", config.base_path),
+            // `Path` has already percent-decoded the name: `%2F` is a `/` here, and a name with a
+            // separator is refused by `Root::file` like any other.
             get(move |Path(file): Path<String>, headers: HeaderMap| {
-                let dir = dir.clone();
-                async move { serve(dir, &[file.as_str()], &headers).await }
+                let root = root.clone();
+                async move { serve(&root, &[file], false, &headers).await }
             }),
         );
     }
@@ -40,26 +47,77 @@ pub fn routes(config: &ProxyConfig) -> Router<AppState> {
         router = router.route("/demo/api/sales", get(demo_sales));
     }
     if let Some(site) = config.site_dir.clone() {
+        let root = Root::new(site);
         router = router.fallback(get(move |uri: Uri, headers: HeaderMap| {
-            let site = site.clone();
+            let root = root.clone();
             async move {
                 let path = uri.path();
-                let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-                if path.ends_with('/') || segments.is_empty() {
-                    segments.push("index.html");
+                let mut segments = Vec::new();
+                for raw in path.split('/').filter(|s| !s.is_empty()) {
+                    match percent_decode_str(raw).decode_utf8() {
+                        Ok(s) => segments.push(s.into_owned()),
+                        Err(_) => return not_found(),
+                    }
                 }
-                serve(site, &segments, &headers).await
+                let index = path.ends_with('/') || segments.is_empty();
+                serve(&root, &segments, index, &headers).await
             }
         }));
     }
     router
 }
 
+/// A folder whose files may be served, and nothing outside it.
+///
+/// The check is total: every requested name is split into segments *after* percent-decoding,
+/// and each segment must be a plain file name (no separator of any kind, no `..`, no dot file,
+/// no NUL or control character, no drive letter). The joined path is then resolved by the file
+/// system (`canonicalize`, which follows every symlink) and must still lie inside the folder's own
+/// resolved path, so a symlink that points out of the folder is refused as well.
+#[derive(Clone)]
+struct Root {
+    dir: PathBuf,
+}
+
+impl Root {
+    fn new(dir: PathBuf) -> Self {
+        Root { dir }
+    }
+
+    /// The file that `segments` (decoded) name inside this folder, if it is one; `index` asks for
+    /// the `index.html` of the folder they name.
+    async fn file(&self, segments: &[String], index: bool) -> Option<PathBuf> {
+        if !segments.iter().all(|s| plain(s)) {
+            return None;
+        }
+        let root = tokio::fs::canonicalize(&self.dir).await.ok()?;
+        let mut path = root.clone();
+        for s in segments {
+            path.push(s);
+        }
+        if index {
+            path.push("index.html");
+        }
+        let mut real = tokio::fs::canonicalize(&path).await.ok()?;
+        if tokio::fs::metadata(&real).await.ok()?.is_dir() {
+            real = tokio::fs::canonicalize(real.join("index.html")).await.ok()?;
+        }
+        let meta = tokio::fs::metadata(&real).await.ok()?;
+        (meta.is_file() && real.starts_with(&root)).then_some(real)
+    }
+}
+
+/// Whether a decoded path segment is a plain file or folder name.
 fn plain(segment: &str) -> bool {
     !segment.is_empty()
         && !segment.starts_with('.')
-        && !segment.contains('\\')
-        && !segment.contains('\0')
+        && !segment
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | ':') || c.is_control())
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found").into_response()
 }
 
 /// The MIME type for a file name.
@@ -88,19 +146,12 @@ pub fn is_hashed(name: &str) -> bool {
         .is_some_and(|h| h.len() >= 8 && h != stem && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-async fn serve(root: PathBuf, segments: &[&str], headers: &HeaderMap) -> Response {
-    if !segments.iter().all(|s| plain(s)) {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    let mut path = root;
-    for s in segments {
-        path.push(s);
-    }
-    if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir()) {
-        path.push("index.html");
-    }
+async fn serve(root: &Root, segments: &[String], index: bool, headers: &HeaderMap) -> Response {
+    let Some(path) = root.file(segments, index).await else {
+        return not_found();
+    };
     let Ok(bytes) = tokio::fs::read(&path).await else {
-        return (StatusCode::NOT_FOUND, "not found").into_response();
+        return not_found();
     };
     let name = path
         .file_name()
@@ -214,5 +265,11 @@ mod tests {
         assert!(!plain(".."));
         assert!(!plain(".env"));
         assert!(!plain("a\\b"));
+        assert!(!plain("a/b"));
+        assert!(!plain("/etc"));
+        assert!(!plain("a\0b"));
+        assert!(!plain("C:x"));
+        assert!(!plain("."));
+        assert!(!plain(""));
     }
 }

@@ -119,3 +119,108 @@ async fn serves_the_package_and_the_site_with_the_right_headers() {
         200
     );
 }
+
+/// Sends `GET {path}` exactly as written (no client-side normalisation of `..` or `%2e`), returns
+/// the status and the body.
+async fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test]
+async fn no_name_reaches_a_file_outside_the_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("pkg");
+    let site = tmp.path().join("site");
+    std::fs::create_dir_all(site.join("dev")).unwrap();
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("salebeacon.js"), "/* loader */").unwrap();
+    std::fs::write(site.join("index.html"), "<h1>shop</h1>").unwrap();
+    std::fs::write(site.join("dev/queue.html"), "<p>q</p>").unwrap();
+    let outside = tmp.path().join("secret.txt");
+    std::fs::write(&outside, "TOP-SECRET-OUTSIDE").unwrap();
+    std::fs::create_dir_all(tmp.path().join("elsewhere")).unwrap();
+    std::fs::write(tmp.path().join("elsewhere/x.js"), "TOP-SECRET-OUTSIDE").unwrap();
+    // Symlinks inside the folders that lead out of them.
+    std::os::unix::fs::symlink(&outside, pkg.join("link.js")).unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("elsewhere"), site.join("away")).unwrap();
+    std::os::unix::fs::symlink(&outside, site.join("link.html")).unwrap();
+    // The proxy's own database, and a dot file, inside the site folder must not be served either.
+    std::fs::write(site.join(".env"), "TOP-SECRET-OUTSIDE").unwrap();
+    let sb = sandbox(0).await;
+    let db = tmp.path().join("outbox.sqlite3");
+    let mut c = config(&sb.base_url(), &db);
+    c.static_dir = Some(pkg);
+    c.site_dir = Some(site);
+    let p = proxy(c).await;
+    let secret = outside.display().to_string();
+    let enc = |s: &str| s.replace('/', "%2F");
+    let mut attempts: Vec<String> = Vec::new();
+    for route in ["/salebeacon/", "/", "/dev/"] {
+        for name in [
+            enc(&secret),
+            secret.replace('/', "%2f"),
+            format!("%2F{}", enc(&secret)),
+            "..%2Fsecret.txt".into(),
+            "..%2F..%2Fsecret.txt".into(),
+            "%2e%2e%2fsecret.txt".into(),
+            "%2E%2E%2Fsecret.txt".into(),
+            "%2e%2e/secret.txt".into(),
+            "%2e%2e/%2e%2e/secret.txt".into(),
+            "../secret.txt".into(),
+            "../../secret.txt".into(),
+            "..%5Csecret.txt".into(),
+            "..%5C..%5Csecret.txt".into(),
+            "..\\secret.txt".into(),
+            "%252e%252e%252fsecret.txt".into(),
+            "%c0%ae%c0%ae%c0%afsecret.txt".into(),
+            "..%00/secret.txt".into(),
+            "salebeacon.js%00".into(),
+            "%2Fproc%2Fself%2Fenviron".into(),
+            "%2Fetc%2Fpasswd".into(),
+            "%2F%2Fetc%2Fpasswd".into(),
+            "/etc/passwd".into(),
+            "link.js".into(),
+            "link.html".into(),
+            "away/x.js".into(),
+            "away%2Fx.js".into(),
+            ".env".into(),
+            "%2eenv".into(),
+            "outbox.sqlite3".into(),
+            "..%2Foutbox.sqlite3".into(),
+            "C:%5Csecret.txt".into(),
+        ] {
+            attempts.push(format!("{route}{name}"));
+        }
+    }
+    attempts.push("//etc/passwd".into());
+    attempts.push("/salebeacon/%2e%2e%2f%2e%2e%2f%2e%2e%2fproc/self/environ".into());
+    for path in &attempts {
+        let (status, body) = raw_get(p.addr(), path).await;
+        assert!(
+            !body.contains("TOP-SECRET-OUTSIDE")
+                && !body.contains("root:x:0")
+                && !body.contains("SQLite format")
+                && !body.contains(common::API_KEY),
+            "{path} leaked a file ({status})"
+        );
+        assert!(matches!(status, 400 | 404), "{path} answered {status}");
+    }
+    // What is inside is still served, also percent-encoded.
+    assert_eq!(raw_get(p.addr(), "/salebeacon/salebeacon.js").await.0, 200);
+    assert_eq!(raw_get(p.addr(), "/salebeacon/salebeacon%2Ejs").await.0, 200);
+    assert_eq!(raw_get(p.addr(), "/dev/queue.html").await.0, 200);
+    assert_eq!(raw_get(p.addr(), "/dev/").await.0, 404);
+    assert_eq!(raw_get(p.addr(), "/").await.0, 200);
+}
