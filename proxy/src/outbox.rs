@@ -97,6 +97,13 @@ pub enum Enqueued {
 pub enum OutboxError {
     #[error("the outbox is closed")]
     Closed,
+    /// Another process holds the outbox's lock file.
+    #[error(
+        "another salebeacon-proxy is already using this SQLite outbox (it holds {lock}); one \
+         SQLite file serves exactly one proxy, since two would run two senders against one Growi \
+         key. To run several instances, give them one PostgreSQL outbox (--db postgres://...)"
+    )]
+    InUse { lock: String },
     #[error("sqlite: {0}")]
     Sqlite(String),
 }
@@ -181,6 +188,8 @@ pub struct Outbox {
     changed: Arc<Notify>,
     thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
     checkpointer: Arc<std::sync::Mutex<Option<Checkpointer>>>,
+    /// The lock file, held (an exclusive `flock`) while this outbox is open.
+    lock: Arc<std::sync::Mutex<Option<std::fs::File>>>,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -192,6 +201,7 @@ impl std::fmt::Debug for Outbox {
 impl Outbox {
     /// Opens (creating if needed) the database at `path` and starts the writer thread.
     pub fn open(path: &Path, sync: DbSync, batch_max: usize) -> Result<Outbox, OutboxError> {
+        let lock = lock_file(path)?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -221,6 +231,7 @@ impl Outbox {
             changed,
             thread: Arc::new(std::sync::Mutex::new(Some(thread))),
             checkpointer: Arc::new(std::sync::Mutex::new(Some(checkpointer))),
+            lock: Arc::new(std::sync::Mutex::new(Some(lock))),
         })
     }
 
@@ -502,6 +513,33 @@ impl Outbox {
         if let Some(c) = checkpointer {
             let _ = tokio::task::spawn_blocking(move || c.stop()).await;
         }
+        // Dropping the file releases the lock: another proxy may open the outbox now.
+        drop(self.lock.lock().ok().and_then(|mut g| g.take()));
+    }
+}
+
+/// Takes the exclusive lock on `<db>.lock` next to the database, or says who holds it. The
+/// operating system releases it when the process ends, however it ends (`kill -9` included), so
+/// a crashed proxy never blocks its successor.
+fn lock_file(db: &Path) -> Result<std::fs::File, OutboxError> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    let path = std::path::PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| OutboxError::Sqlite(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OutboxError::InUse {
+            lock: path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(OutboxError::Sqlite(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -738,5 +776,25 @@ mod tests {
         assert_eq!(ob.list(Some(JobState::Failed), 10).await.unwrap().len(), 4);
         ob.close().await;
         assert!(ob.queue_depth().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn one_process_at_a_time_per_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let first = Outbox::open(&path, DbSync::Normal, 64).unwrap();
+        let second = Outbox::open(&path, DbSync::Normal, 64);
+        let Err(err) = second else {
+            panic!("a second outbox on the same file must not open")
+        };
+        assert!(matches!(err, OutboxError::InUse { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("t.db.lock") && text.contains("postgres://"),
+            "{text}"
+        );
+        first.close().await;
+        let again = Outbox::open(&path, DbSync::Normal, 64).unwrap();
+        again.close().await;
     }
 }

@@ -24,8 +24,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
 use percent_encoding::percent_decode_str;
+use serde_json::{json, Value};
 use std::path::PathBuf;
 
 /// The static-file routes for `config` (none when no folder is configured).
@@ -100,7 +100,9 @@ impl Root {
         }
         let mut real = tokio::fs::canonicalize(&path).await.ok()?;
         if tokio::fs::metadata(&real).await.ok()?.is_dir() {
-            real = tokio::fs::canonicalize(real.join("index.html")).await.ok()?;
+            real = tokio::fs::canonicalize(real.join("index.html"))
+                .await
+                .ok()?;
         }
         let meta = tokio::fs::metadata(&real).await.ok()?;
         (meta.is_file() && real.starts_with(&root)).then_some(real)

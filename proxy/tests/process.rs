@@ -249,3 +249,43 @@ async fn sign_token_mints_what_the_proxy_accepts() {
         .unwrap();
     assert!(!missing.status.success());
 }
+
+#[tokio::test]
+async fn a_second_proxy_on_the_same_sqlite_file_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("outbox.sqlite3");
+    let sb = sandbox(0).await;
+    let mut first = start(&sb, &db).await;
+    let out = tokio::process::Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--upstream", &sb.base_url()])
+        .arg("--db")
+        .arg(&db)
+        .env("GROWI_API_KEY", API_KEY)
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "the second proxy must not run");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("another salebeacon-proxy is already using this SQLite outbox")
+            && err.contains("postgres://"),
+        "{err}"
+    );
+    assert_no_secrets(&err);
+    // The first one still works, and after it is gone (even by SIGKILL) a new one starts.
+    let c = reqwest::Client::new();
+    assert_eq!(
+        post_sale(&c, &first.base, &sale("LOCK-1", "creator42"))
+            .await
+            .0,
+        202
+    );
+    first.child.kill().await.unwrap();
+    let again = start(&sb, &db).await;
+    let (status, _) = post_sale(&c, &again.base, &sale("LOCK-1", "creator42")).await;
+    assert_eq!(status, 200, "the restarted proxy has the same outbox");
+    let mut again = again;
+    again.child.kill().await.unwrap();
+    sb.shutdown().await;
+}

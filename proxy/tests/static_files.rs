@@ -219,7 +219,10 @@ async fn no_name_reaches_a_file_outside_the_folders() {
     }
     // What is inside is still served, also percent-encoded.
     assert_eq!(raw_get(p.addr(), "/salebeacon/salebeacon.js").await.0, 200);
-    assert_eq!(raw_get(p.addr(), "/salebeacon/salebeacon%2Ejs").await.0, 200);
+    assert_eq!(
+        raw_get(p.addr(), "/salebeacon/salebeacon%2Ejs").await.0,
+        200
+    );
     assert_eq!(raw_get(p.addr(), "/dev/queue.html").await.0, 200);
     assert_eq!(raw_get(p.addr(), "/dev/").await.0, 404);
     assert_eq!(raw_get(p.addr(), "/").await.0, 200);
