@@ -237,6 +237,11 @@ impl std::fmt::Display for MoneyError {
 
 impl std::error::Error for MoneyError {}
 
+/// Every accepted currency code (upper case) with its exponent, in code order.
+pub fn currencies() -> impl Iterator<Item = (&'static str, u8)> {
+    CURRENCIES.iter().copied()
+}
+
 /// The exponent of `code` (any case), or `None` when it is not an active ISO 4217 code.
 pub fn exponent(code: &str) -> Option<u8> {
     if code.len() != 3 || !code.is_ascii() {

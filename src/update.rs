@@ -148,7 +148,7 @@ impl SaleUpdateInput {
             None => None,
             Some(Loose::Null) => Some(None),
             some => v
-                .text("customer_name", some, crate::sale::MAX_TEXT)
+                .text("customer_name", some, crate::sale::MAX_TEXT_BYTES)
                 .map(Some),
         };
         out.status = match non_null("status") {

@@ -223,10 +223,51 @@ fn order_ids_are_trimmed_printable_and_bounded() {
     let base = |id: Value| json!({"order_id": id, "total": 1, "currency": "usd", "campaign_affiliate_id": "x"});
     assert!(check(base(json!("a".repeat(255))), Origin::Browser).is_ok());
     assert!(check(base(json!("a".repeat(256))), Origin::Browser).is_err());
+    // The limit is in bytes: 127 × "é" + "a" is 255 bytes, 128 × "é" is 256.
+    assert!(check(
+        base(json!(format!("{}a", "é".repeat(127)))),
+        Origin::Browser
+    )
+    .is_ok());
+    let long = invalid(base(json!("é".repeat(128))), Origin::Browser);
+    assert_eq!(
+        long[0].message,
+        "must be at most 255 bytes of UTF-8 text (this one has 256)"
+    );
     assert!(check(base(json!("   ")), Origin::Browser).is_err());
     assert!(check(base(json!("a\u{7}b")), Origin::Browser).is_err());
     assert!(check(base(json!("Bestellung-Ü-1")), Origin::Browser).is_ok());
     assert!(check(base(json!(true)), Origin::Browser).is_err());
+}
+
+#[test]
+fn names_and_emails_are_bounded_in_bytes() {
+    let base = |k: &str, v: Value| {
+        let mut o =
+            json!({"order_id": "A", "total": 1, "currency": "usd", "campaign_affiliate_id": "x"});
+        o[k] = v;
+        o
+    };
+    assert!(check(
+        base("customer_name", json!("é".repeat(127))),
+        Origin::Browser
+    )
+    .is_ok());
+    let issues = invalid(
+        base("customer_name", json!("é".repeat(200))),
+        Origin::Browser,
+    );
+    assert_eq!(fields(&issues), ["customer_name"]);
+    assert!(issues[0].message.contains("255 bytes"), "{issues:?}");
+    let email = format!("{}@example.com", "ü".repeat(122));
+    assert!(email.chars().count() < 255 && email.len() > 255);
+    assert_eq!(
+        fields(&invalid(
+            base("customer_email", json!(email)),
+            Origin::Browser
+        )),
+        ["customer_email"]
+    );
 }
 
 #[test]

@@ -116,6 +116,24 @@ async fn queued_then_duplicate() {
 }
 
 #[tokio::test]
+async fn text_the_upstream_would_refuse_is_refused_at_intake() {
+    // 200 × "é" is 200 characters but 400 bytes: Growi's reading (the sandbox's) refuses it, so
+    // the proxy must not answer 202 and let the browser believe it was sent.
+    let h = harness(|_| {});
+    let mut sale = common::sale("LEN-1", "creator42");
+    sale["customer_name"] = json!("é".repeat(200));
+    let r = call(&h, sales_req(&sale)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.json());
+    assert_eq!(r.json()["issues"][0]["field"], "customer_name");
+    assert!(h.state.outbox.get("LEN-1".into()).await.unwrap().is_none());
+    sale["customer_name"] = json!("é".repeat(127));
+    assert_eq!(
+        call(&h, sales_req(&sale)).await.status,
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
 async fn cors_for_configured_origins_only() {
     let h = harness(|_| {});
     let preflight = |origin: &str| {

@@ -47,12 +47,14 @@ impl CommissionRule {
 }
 
 /// The ISO 4217 exponent (number of minor-unit digits) of a lowercase currency code.
-/// Unknown codes are assumed to have 2.
+/// Unknown codes are assumed to have 2. `tests/core_parity.rs` holds this table against the
+/// tracker core's for every active code.
 pub fn currency_exponent(code: &str) -> u32 {
     match code {
         "bif" | "clp" | "djf" | "gnf" | "isk" | "jpy" | "kmf" | "krw" | "pyg" | "rwf" | "ugx"
         | "uyi" | "vnd" | "vuv" | "xaf" | "xof" | "xpf" => 0,
         "bhd" | "iqd" | "jod" | "kwd" | "lyd" | "omr" | "tnd" => 3,
+        "clf" | "uyw" => 4,
         _ => 2,
     }
 }
@@ -62,27 +64,30 @@ pub fn is_currency_code(code: &str) -> bool {
     code.len() == 3 && code.bytes().all(|b| b.is_ascii_lowercase())
 }
 
-/// A sum of amounts in major units, kept exact in thousandths of a major unit (enough for
-/// every ISO 4217 exponent up to 3).
+/// The largest exponent of any currency (CLF and UYW have 4).
+const MAX_EXPONENT: u32 = 4;
+
+/// A sum of amounts in major units, kept exact in ten-thousandths of a major unit (enough for
+/// every ISO 4217 exponent, up to CLF's and UYW's 4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MajorSum {
-    thousandths: i128,
+    units: i128,
 }
 
 impl MajorSum {
     /// Adds `minor` minor units of `currency`.
     pub fn add(&mut self, minor: i64, currency: &str) {
-        let exp = currency_exponent(currency).min(3);
-        let factor = 10_i128.pow(3 - exp);
-        self.thousandths += i128::from(minor) * factor;
+        let exp = currency_exponent(currency).min(MAX_EXPONENT);
+        let factor = 10_i128.pow(MAX_EXPONENT - exp);
+        self.units += i128::from(minor) * factor;
     }
 
     /// The sum as a decimal number of major units (e.g. `129.99`). IEEE division is correctly
-    /// rounded, so this is the nearest `f64` to the exact decimal (below 2^53 thousandths),
-    /// which serde_json prints in its shortest form.
+    /// rounded, so this is the nearest `f64` to the exact decimal (below 2^53 units), which
+    /// serde_json prints in its shortest form.
     #[allow(clippy::cast_precision_loss)]
     pub fn to_f64(self) -> f64 {
-        self.thousandths as f64 / 1000.0
+        self.units as f64 / 10_000.0
     }
 }
 
@@ -112,6 +117,7 @@ mod tests {
         assert_eq!(currency_exponent("usd"), 2);
         assert_eq!(currency_exponent("jpy"), 0);
         assert_eq!(currency_exponent("kwd"), 3);
+        assert_eq!(currency_exponent("clf"), 4);
     }
 
     #[test]
@@ -123,6 +129,8 @@ mod tests {
         assert_eq!(s.to_f64(), 1629.99);
         s.add(1234, "kwd");
         assert_eq!(s.to_f64(), 1631.224);
+        s.add(5, "clf");
+        assert_eq!(s.to_f64(), 1631.2245);
         let mut n = MajorSum::default();
         n.add(-5, "usd");
         assert_eq!(n.to_f64(), -0.05);

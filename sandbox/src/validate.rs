@@ -15,7 +15,9 @@ use crate::seed::{Affiliate, Seed};
 use crate::store::{SaleStatus, SaleType, SandboxSale};
 use crate::timefmt;
 
-/// Longest accepted `order_id` and free-text field.
+/// Longest accepted `order_id` and free-text field, in bytes of UTF-8 (the project's reading of
+/// a limit Growi does not publish; the tracker core applies the same rule, and
+/// `tests/core_parity.rs` holds the two together).
 pub const MAX_TEXT_LEN: usize = 255;
 
 /// The body as a JSON object; an empty body is an empty object.
@@ -52,7 +54,7 @@ pub fn order_id(obj: &Map<String, Value>) -> Result<String, ApiError> {
         Some(Value::String(s)) if !s.trim().is_empty() => {
             if s.len() > MAX_TEXT_LEN {
                 Err(ApiError::unprocessable(format!(
-                    "order_id must be at most {MAX_TEXT_LEN} characters."
+                    "order_id must be at most {MAX_TEXT_LEN} bytes."
                 )))
             } else {
                 Ok(s.clone())
@@ -105,7 +107,7 @@ fn text(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError>
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) if s.len() <= MAX_TEXT_LEN => Ok(Some(s.clone())),
         Some(Value::String(_)) => Err(ApiError::unprocessable(format!(
-            "{key} must be at most {MAX_TEXT_LEN} characters."
+            "{key} must be at most {MAX_TEXT_LEN} bytes."
         ))),
         Some(_) => Err(ApiError::unprocessable(format!("{key} must be a string."))),
     }
