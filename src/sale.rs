@@ -369,7 +369,7 @@ impl SaleInput {
         });
         let customer_email = v.email(self.get("customer_email"));
         let customer_name = v.text("customer_name", self.get("customer_name"), MAX_TEXT_BYTES);
-        let visitor_uid = v.text("visitor_uid", self.get("visitor_uid"), 128);
+        let visitor_uid = v.visitor_uid(self.get("visitor_uid"));
         let sale_type = match self.get("sale_type") {
             None => None,
             Some(Loose::Str(s)) if s == "one_time" => Some(SaleType::OneTime),
@@ -570,6 +570,20 @@ impl Checker {
             other => self.wrong_type(field, "an RFC 3339 date-time string", other),
         }
         None
+    }
+
+    /// A UUID v4 (the tracker's visitor id), any case, kept in lower case.
+    fn visitor_uid(&mut self, value: Option<&Loose>) -> Option<String> {
+        let text = self.text("visitor_uid", value, 36)?.to_ascii_lowercase();
+        if crate::visitor::is_uuid_v4(&text) {
+            Some(text)
+        } else {
+            self.push(
+                "visitor_uid",
+                "must be a UUID v4 like 0b6f3c1e-2a4d-4e5f-9a7b-1c2d3e4f5a6b (the tracker's visitor id)",
+            );
+            None
+        }
     }
 
     pub(crate) fn email(&mut self, value: Option<&Loose>) -> Option<String> {

@@ -282,29 +282,53 @@ fn emails() {
     }
 }
 
+const MINE: &str = "4b7c2f0e-58d1-4c3a-9f4e-2a1b3c4d5e6f";
+const STORED: &str = "0b6f3c1e-2a4d-4e5f-9a7b-1c2d3e4f5a6b";
+
 #[test]
 fn fill_in_never_overrides_what_the_caller_gave() {
     let mut i = input(
-        json!({"order_id": "A", "total": 1, "currency": "usd", "campaign_affiliate_id": "mine", "visitor_uid": "v-1"}),
+        json!({"order_id": "A", "total": 1, "currency": "usd", "campaign_affiliate_id": "mine", "visitor_uid": MINE}),
     );
-    i.fill_in(Some(&Referral::Tag("stored".into())), Some("stored-vid"));
+    i.fill_in(Some(&Referral::Tag("stored".into())), Some(STORED));
     let sale = i.validate(Origin::Browser).unwrap();
     assert_eq!(sale.campaign_affiliate_id.as_deref(), Some("mine"));
-    assert_eq!(sale.visitor_uid.as_deref(), Some("v-1"));
+    assert_eq!(sale.visitor_uid.as_deref(), Some(MINE));
     let mut i = input(json!({"order_id": "A", "total": 1, "currency": "usd"}));
     i.fill_in(
         Some(&Referral::Growi {
             user_id: 4,
             campaign_id: 2,
         }),
-        Some("vid"),
+        Some(STORED),
     );
     let sale = i.validate(Origin::Browser).unwrap();
     assert_eq!(
         (sale.growi_user_id, sale.growi_campaign_id),
         (Some(4), Some(2))
     );
-    assert_eq!(sale.visitor_uid.as_deref(), Some("vid"));
+    assert_eq!(sale.visitor_uid.as_deref(), Some(STORED));
+}
+
+#[test]
+fn visitor_uids_are_uuid_v4() {
+    let with = |v: Value| json!({"order_id": "A", "total": 1, "currency": "usd", "campaign_affiliate_id": "x", "visitor_uid": v});
+    for bad in [
+        json!("abc"),
+        json!("v-1"),
+        json!(MINE.replace('4', "1")),
+        json!(7),
+        json!(format!("{MINE}0")),
+    ] {
+        let issues = invalid(with(bad.clone()), Origin::Browser);
+        assert_eq!(fields(&issues), ["visitor_uid"], "{bad}");
+    }
+    let upper = check(with(json!(MINE.to_ascii_uppercase())), Origin::Server).unwrap();
+    assert_eq!(
+        upper.visitor_uid.as_deref(),
+        Some(MINE),
+        "kept in lower case"
+    );
 }
 
 #[test]

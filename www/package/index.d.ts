@@ -15,9 +15,11 @@ export interface SaleInput {
   growi_campaign_id?: number;
   /** ISO 8601; defaults to now. */
   occurred_at?: string;
+  /** At most 255 bytes of UTF-8. */
   customer_email?: string;
+  /** At most 255 bytes of UTF-8. */
   customer_name?: string;
-  /** Normally filled in with `visitorId()`. */
+  /** A UUID v4 (any case; sent lower case). Normally filled in with `visitorId()`. */
   visitor_uid?: string;
   sale_type?: "one_time" | "subscription";
   /** The merchant backend's signature over the order, when the proxy requires one. */
