@@ -134,6 +134,22 @@ async fn text_the_upstream_would_refuse_is_refused_at_intake() {
 }
 
 #[tokio::test]
+async fn a_visitor_uid_must_be_a_uuid_v4() {
+    let h = harness(|_| {});
+    let mut sale = common::sale("VID-1", "creator42");
+    sale["visitor_uid"] = json!("abc");
+    let r = call(&h, sales_req(&sale)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json()["issues"][0]["field"], "visitor_uid");
+    sale["visitor_uid"] = json!(VID.to_ascii_uppercase());
+    assert_eq!(
+        call(&h, sales_req(&sale)).await.status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(stored(&h, "VID-1").await["visitor_uid"], VID);
+}
+
+#[tokio::test]
 async fn cors_for_configured_origins_only() {
     let h = harness(|_| {});
     let preflight = |origin: &str| {
