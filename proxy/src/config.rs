@@ -129,6 +129,9 @@ pub struct ProxyConfig {
     pub site_dir: Option<PathBuf>,
     /// Demo only: the sandbox's root URL, for `GET /demo/api/sales`.
     pub demo_sandbox: Option<String>,
+    /// Bind the outbox to this upstream even though it holds Growi ids from another one,
+    /// forgetting them (each sale is looked up again before its first update).
+    pub forget_upstream_ids: bool,
 }
 
 impl ProxyConfig {
@@ -164,8 +167,24 @@ impl ProxyConfig {
             static_dir: None,
             site_dir: None,
             demo_sandbox: None,
+            forget_upstream_ids: false,
             order_token_secret: None,
         }
+    }
+
+    /// Names this upstream and key without revealing the key: the first 16 hex digits of
+    /// SHA-256 over a label, the upstream URL and the key. The outbox keeps it so that Growi ids
+    /// recorded against one upstream are never used against another.
+    pub fn upstream_fingerprint(&self) -> String {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"salebeacon upstream fingerprint v1\0");
+        ctx.update(self.upstream.as_bytes());
+        ctx.update(b"\0");
+        ctx.update(self.growi_api_key.expose().as_bytes());
+        ctx.finish().as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Checks and normalises every setting; the error names the setting.
@@ -295,6 +314,7 @@ impl ProxyConfig {
         c.static_dir = pick!(static_dir);
         c.site_dir = pick!(site_dir);
         c.demo_sandbox = args.demo_sandbox.clone();
+        c.forget_upstream_ids = args.forget_upstream_ids;
         if let Some(v) = pick!(db) {
             c.db_path = v;
         }
@@ -448,6 +468,10 @@ pub struct RunArgs {
     /// Demo only: the sandbox root URL, enabling GET /demo/api/sales.
     #[arg(long, value_name = "URL", hide = true)]
     pub demo_sandbox: Option<String>,
+    /// Start against an upstream or API key other than the one the outbox's Growi ids belong to:
+    /// keep the queue, forget those ids (each sale is looked up again before its first update).
+    #[arg(long)]
+    pub forget_upstream_ids: bool,
 }
 
 /// The TOML file: the same keys as the flags, all optional. Unknown keys are an error, so a typo

@@ -171,6 +171,25 @@ pub async fn spawn(config: ProxyConfig) -> Result<RunningProxy, StartError> {
                 error,
             }
         })?;
+    let binding = outbox
+        .bind_upstream(config.upstream_fingerprint(), config.forget_upstream_ids)
+        .await;
+    match binding {
+        Ok(outbox::Binding::Forgot(n)) => {
+            tracing::warn!(forgotten = n, "--forget-upstream-ids: the outbox is bound to this upstream now; every sale is looked up here before its first update")
+        }
+        Ok(outbox::Binding::Unverified(n)) => {
+            tracing::info!(ids = n, "the outbox predates upstream fingerprints: each recorded Growi id is checked before its first update")
+        }
+        Ok(outbox::Binding::New | outbox::Binding::Same) => {}
+        Err(error) => {
+            outbox.close().await;
+            return Err(StartError::Outbox {
+                path: config.db_path.display().to_string(),
+                error,
+            });
+        }
+    }
     let client = sender::client(&config).map_err(StartError::Client)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

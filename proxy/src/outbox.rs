@@ -5,7 +5,7 @@
 //! - **One table of jobs**, `kind` = `create` (a sale, unique by `order_id`, which is also how a
 //!   duplicate is detected: `INSERT ... ON CONFLICT DO NOTHING`) or `update` (a PATCH body for an
 //!   `order_id`). `seq` orders everything, so the sender drains oldest first, and an update is only
-//!   eligible once its create is `sent` and has Growi's integer id.
+//!   eligible once its create is `sent` (the sender then makes sure of Growi's integer id).
 //! - **One writer thread owns the connection.** rusqlite is synchronous and SQLite has one writer
 //!   anyway; the thread takes commands from a channel. Sale inserts that arrive while it is busy
 //!   are committed together in **one transaction per batch (group commit)**: one fsync serves
@@ -28,25 +28,44 @@ use tokio::sync::{mpsc, oneshot, Notify};
 /// The most closures or inserts taken from the channel in one round.
 const CHANNEL_CAPACITY: usize = 8192;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS jobs (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind            TEXT    NOT NULL CHECK (kind IN ('create', 'update')),
-    order_id        TEXT    NOT NULL,
-    body            TEXT    NOT NULL,
-    state           TEXT    NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sent', 'failed')),
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at INTEGER NOT NULL DEFAULT 0,
-    last_status     INTEGER,
-    last_error      TEXT,
-    growi_id        INTEGER,
-    created_at      INTEGER NOT NULL,
-    sent_at         INTEGER
-);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_create_order ON jobs (order_id) WHERE kind = 'create';
-CREATE INDEX IF NOT EXISTS jobs_order ON jobs (order_id, seq);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
-";
+/// The schema, one step per version; `PRAGMA user_version` counts the steps that have run. A
+/// database written by a newer proxy (a higher version) is refused at start-up.
+const MIGRATIONS: &[&str] = &[
+    // 1: jobs.
+    "CREATE TABLE IF NOT EXISTS jobs (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind            TEXT    NOT NULL CHECK (kind IN ('create', 'update')),
+        order_id        TEXT    NOT NULL,
+        body            TEXT    NOT NULL,
+        state           TEXT    NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'sent', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,
+        last_status     INTEGER,
+        last_error      TEXT,
+        growi_id        INTEGER,
+        created_at      INTEGER NOT NULL,
+        sent_at         INTEGER
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS jobs_create_order ON jobs (order_id) WHERE kind = 'create';
+    CREATE INDEX IF NOT EXISTS jobs_order ON jobs (order_id, seq);
+    CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);",
+    // 2: which upstream the Growi ids belong to, whether an id is known to be this order's, a note
+    // on how a job was settled, and the sales refused at intake.
+    "ALTER TABLE jobs ADD COLUMN id_checked INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN note TEXT;
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS refused (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        source     TEXT    NOT NULL,
+        order_id   TEXT,
+        reason     TEXT    NOT NULL,
+        issues     TEXT    NOT NULL,
+        created_at INTEGER NOT NULL
+    );",
+];
+
+/// At most this many refused sales are kept (the oldest go first).
+pub const REFUSED_KEEP: i64 = 10_000;
 
 /// A job's delivery state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -106,6 +125,20 @@ pub enum OutboxError {
     InUse { lock: String },
     #[error("sqlite: {0}")]
     Sqlite(String),
+    /// The database was written by a newer proxy.
+    #[error(
+        "the outbox has schema version {found}, newer than this salebeacon-proxy knows ({known}): \
+         run the newer proxy, or give this one another database"
+    )]
+    NewerSchema { found: i64, known: i64 },
+    /// The Growi ids in the outbox belong to another upstream or key.
+    #[error(
+        "this outbox holds Growi sale ids from another upstream or API key (fingerprint {stored}; \
+         this proxy's is {current}). Updates sent with those ids here could change other sales. \
+         Give this upstream its own database (--db), or start once with --forget-upstream-ids to \
+         keep the queue and look every sale up again at the new upstream before its first update"
+    )]
+    OtherUpstream { stored: String, current: String },
 }
 
 impl From<rusqlite::Error> for OutboxError {
@@ -127,6 +160,9 @@ pub struct Job {
     pub next_attempt_at: i64,
     /// For an update: the Growi id of its sale.
     pub growi_id: Option<i64>,
+    /// For an update: whether that id is known to be this order's at this upstream (a look-up by
+    /// `order_id` found it); when it is not, the sender looks it up before the PATCH.
+    pub id_checked: bool,
 }
 
 /// A job as the admin API shows it.
@@ -145,8 +181,38 @@ pub struct JobView {
     pub growi_id: Option<i64>,
     pub created_at: String,
     pub sent_at: Option<String>,
+    /// How the job was settled, when that needs saying (e.g. an update found already in place).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// What is (or was) sent upstream.
     pub body: serde_json::Value,
+}
+
+/// A sale refused at intake (the pixel's refusals never reach anyone otherwise).
+#[derive(Debug, Clone, Serialize)]
+pub struct RefusedView {
+    pub id: i64,
+    /// `pixel` or `browser`.
+    pub source: String,
+    pub order_id: Option<String>,
+    /// `invalid`, `unattributed`, `order_token`, ...
+    pub reason: String,
+    pub issues: serde_json::Value,
+    pub created_at: String,
+}
+
+/// What [`Outbox::bind_upstream`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// The outbox had no upstream yet (a new one): it is bound to this one now.
+    New,
+    /// Bound to this upstream and key already.
+    Same,
+    /// An outbox written before upstreams were recorded: bound now, and every Growi id it holds
+    /// will be looked up before its first update (this many).
+    Unverified(u64),
+    /// `--forget-upstream-ids`: bound to the new upstream; this many ids were forgotten.
+    Forgot(u64),
 }
 
 /// A sale and its updates.
@@ -214,7 +280,7 @@ impl Outbox {
             DbSync::Full => "PRAGMA synchronous=FULL;",
             DbSync::Normal => "PRAGMA synchronous=NORMAL;",
         })?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         // Checkpoints run on their own thread and connection (below), never inside a commit.
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
         let checkpointer = Checkpointer::start(path)?;
@@ -290,16 +356,17 @@ impl Outbox {
         .map(|n| u64::try_from(n).unwrap_or(0))
     }
 
-    /// The oldest queued job that can go now or later (an update only once its sale has a Growi
-    /// id), regardless of its `next_attempt_at`: a job waiting for its retry keeps its place.
+    /// The oldest queued job that can go now or later (an update only once its sale was sent),
+    /// regardless of its `next_attempt_at`: a job waiting for its retry keeps its place.
     pub async fn next_job(&self) -> Result<Option<Job>, OutboxError> {
         self.call(|c| {
             c.prepare_cached(
-                "SELECT j.seq, j.kind, j.order_id, j.body, j.attempts, j.next_attempt_at, s.growi_id
+                "SELECT j.seq, j.kind, j.order_id, j.body, j.attempts, j.next_attempt_at, s.growi_id,
+                        s.id_checked
                  FROM jobs j
                  LEFT JOIN jobs s ON j.kind = 'update' AND s.kind = 'create' AND s.order_id = j.order_id
                  WHERE j.state = 'queued'
-                   AND (j.kind = 'create' OR (s.state = 'sent' AND s.growi_id IS NOT NULL))
+                   AND (j.kind = 'create' OR s.state = 'sent')
                  ORDER BY j.seq LIMIT 1",
             )?
             .query_row([], |r| {
@@ -312,6 +379,7 @@ impl Outbox {
                     attempts: r.get(4)?,
                     next_attempt_at: r.get(5)?,
                     growi_id: r.get(6)?,
+                    id_checked: r.get::<_, Option<bool>>(7)?.unwrap_or(false),
                 })
             })
             .optional()
@@ -319,24 +387,143 @@ impl Outbox {
         .await
     }
 
-    /// Growi took the job.
+    /// Growi took the job. For a create, `growi_id` is Growi's id of the sale (not yet checked:
+    /// only a look-up by `order_id` at the upstream, right before the order's first update, marks
+    /// it checked); `note` says how a job was settled when that is not plain (an update found
+    /// already in place).
     pub async fn mark_sent(
         &self,
         seq: i64,
         status: u16,
         growi_id: Option<i64>,
+        note: Option<String>,
         now: i64,
     ) -> Result<(), OutboxError> {
         let notify = self.changed.clone();
         self.call(move |c| {
             c.execute(
                 "UPDATE jobs SET state = 'sent', sent_at = ?2, last_status = ?3, last_error = NULL,
-                        attempts = attempts + 1, growi_id = COALESCE(?4, growi_id)
+                        attempts = attempts + 1, growi_id = COALESCE(?4, growi_id), note = ?5
                  WHERE seq = ?1",
-                params![seq, now, status, growi_id],
+                params![seq, now, status, growi_id, note],
             )?;
             notify.notify_one();
             Ok(())
+        })
+        .await
+    }
+
+    /// A look-up at the upstream found this order's sale: its id is `growi_id`, checked.
+    pub async fn adopt_growi_id(&self, order_id: String, growi_id: i64) -> Result<(), OutboxError> {
+        let notify = self.changed.clone();
+        self.call(move |c| {
+            c.execute(
+                "UPDATE jobs SET growi_id = ?2, id_checked = 1 WHERE kind = 'create' AND order_id = ?1",
+                params![order_id, growi_id],
+            )?;
+            notify.notify_one();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Ties the outbox to one upstream and key (`fingerprint`, never the key itself). Refuses
+    /// another one unless `forget` says to forget the Growi ids it holds.
+    pub async fn bind_upstream(
+        &self,
+        fingerprint: String,
+        forget: bool,
+    ) -> Result<Binding, OutboxError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let stored: Option<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = 'upstream'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let ids: i64 = tx.query_row(
+                "SELECT count(*) FROM jobs WHERE kind = 'create' AND growi_id IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?;
+            let ids = u64::try_from(ids).unwrap_or(0);
+            let binding = match stored {
+                Some(s) if s == fingerprint => return Ok(Ok(Binding::Same)),
+                Some(s) if !forget => {
+                    return Ok(Err(OutboxError::OtherUpstream {
+                        stored: s,
+                        current: fingerprint,
+                    }))
+                }
+                Some(_) => {
+                    tx.execute(
+                        "UPDATE jobs SET growi_id = NULL, id_checked = 0 WHERE kind = 'create'",
+                        [],
+                    )?;
+                    Binding::Forgot(ids)
+                }
+                None if ids > 0 => {
+                    tx.execute("UPDATE jobs SET id_checked = 0 WHERE kind = 'create'", [])?;
+                    Binding::Unverified(ids)
+                }
+                None => Binding::New,
+            };
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('upstream', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [&fingerprint],
+            )?;
+            tx.commit()?;
+            Ok(Ok(binding))
+        })
+        .await?
+    }
+
+    /// Records a sale refused at intake, keeping the newest [`REFUSED_KEEP`].
+    pub async fn record_refused(
+        &self,
+        source: &'static str,
+        order_id: Option<String>,
+        reason: &'static str,
+        issues: String,
+        now: i64,
+    ) -> Result<(), OutboxError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO refused (source, order_id, reason, issues, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![source, order_id, reason, issues, now],
+            )?;
+            let last = c.last_insert_rowid();
+            if last % 100 == 0 {
+                c.execute("DELETE FROM refused WHERE seq <= ?1", [last - REFUSED_KEEP])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The newest refused sales first, at most `limit`.
+    pub async fn refused(&self, limit: u32) -> Result<Vec<RefusedView>, OutboxError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, source, order_id, reason, issues, created_at FROM refused
+                 ORDER BY seq DESC LIMIT ?1",
+            )?;
+            let rows = stmt
+                .query_map([limit], |r| {
+                    let issues: String = r.get(4)?;
+                    Ok(RefusedView {
+                        id: r.get(0)?,
+                        source: r.get(1)?,
+                        order_id: r.get(2)?,
+                        reason: r.get(3)?,
+                        issues: serde_json::from_str(&issues).unwrap_or(serde_json::Value::Null),
+                        created_at: format_utc(r.get(5)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
         })
         .await
     }
@@ -518,6 +705,27 @@ impl Outbox {
     }
 }
 
+/// Brings the schema up to date, one migration per transaction.
+fn migrate(conn: &Connection) -> Result<(), OutboxError> {
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(OutboxError::NewerSchema { found, known });
+    }
+    for (i, step) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let version = i + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {step}; PRAGMA user_version = {version}; COMMIT;"
+        ))?;
+        tracing::info!(version, "outbox schema migrated");
+    }
+    Ok(())
+}
+
 /// Takes the exclusive lock on `<db>.lock` next to the database, or says who holds it. The
 /// operating system releases it when the process ends, however it ends (`kill -9` included), so
 /// a crashed proxy never blocks its successor.
@@ -596,7 +804,7 @@ impl Checkpointer {
 }
 
 const COLUMNS: &str = "seq, kind, order_id, state, attempts, next_attempt_at, last_status, \
-                       last_error, growi_id, created_at, sent_at, body";
+                       last_error, growi_id, created_at, sent_at, body, note";
 
 fn view_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobView> {
     let kind: String = r.get(1)?;
@@ -620,6 +828,7 @@ fn view_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobView> {
         growi_id: r.get(8)?,
         created_at: format_utc(r.get(9)?),
         sent_at: r.get::<_, Option<i64>>(10)?.map(format_utc),
+        note: r.get(12)?,
         body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
     })
 }
@@ -759,7 +968,9 @@ mod tests {
             None
         );
         assert_eq!(ob.next_job().await.unwrap().unwrap().seq, first.seq);
-        ob.mark_sent(first.seq, 201, Some(77), 3).await.unwrap();
+        ob.mark_sent(first.seq, 201, Some(77), None, 3)
+            .await
+            .unwrap();
         let next = ob.next_job().await.unwrap().unwrap();
         assert_eq!(
             next.kind,
@@ -776,6 +987,55 @@ mod tests {
         assert_eq!(ob.list(Some(JobState::Failed), 10).await.unwrap().len(), 4);
         ob.close().await;
         assert!(ob.queue_depth().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn migrates_a_first_version_outbox_and_refuses_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            // An outbox as the first release wrote it: schema 1 without a version, a sent sale
+            // with a Growi id.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute(
+                "INSERT INTO jobs (kind, order_id, body, state, growi_id, created_at)
+                 VALUES ('create', 'OLD', '{}', 'sent', 1947457, 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let ob = Outbox::open(&path, DbSync::Normal, 8).unwrap();
+        assert_eq!(
+            ob.bind_upstream("aaaa".into(), false).await.unwrap(),
+            Binding::Unverified(1),
+            "ids of unknown origin are looked up before their first update"
+        );
+        assert_eq!(
+            ob.bind_upstream("aaaa".into(), false).await.unwrap(),
+            Binding::Same
+        );
+        assert!(matches!(
+            ob.bind_upstream("bbbb".into(), false).await,
+            Err(OutboxError::OtherUpstream { .. })
+        ));
+        assert_eq!(
+            ob.bind_upstream("bbbb".into(), true).await.unwrap(),
+            Binding::Forgot(1)
+        );
+        ob.close().await;
+        {
+            let c = Connection::open(&path).unwrap();
+            let v: i64 = c
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, MIGRATIONS.len() as i64);
+            c.execute_batch("PRAGMA user_version = 99").unwrap();
+        }
+        let Err(err) = Outbox::open(&path, DbSync::Normal, 8) else {
+            panic!("a newer schema must be refused");
+        };
+        assert!(err.to_string().contains("schema version 99"), "{err}");
     }
 
     #[tokio::test]

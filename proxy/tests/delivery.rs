@@ -358,9 +358,12 @@ async fn admin_patch_by_order_id_reaches_growi_after_the_create() {
     assert_eq!(serde_json::to_value(s.status).unwrap(), "paid");
     let reqs = requests_for(&sb, "UPD-1");
     assert_eq!(reqs[0].method, "POST");
-    assert_eq!(reqs[1].method, "PATCH");
+    // Before the order's first update, its Growi id is looked up by order_id at this upstream.
+    assert_eq!(reqs[1].method, "GET");
+    assert_eq!(reqs[1].path, "/api/public/v1/affiliate_sales");
+    assert_eq!(reqs[2].method, "PATCH");
     assert_eq!(
-        reqs[1].path,
+        reqs[2].path,
         format!("/api/public/v1/affiliate_sales/{growi_id}")
     );
     p.shutdown().await;

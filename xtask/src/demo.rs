@@ -7,7 +7,8 @@
 //! Ctrl-C reaches the children too (same process group); each shuts down gracefully and the
 //! xtask waits for them. If either dies on its own, the other is stopped and the demo fails with
 //! its exit status. The sandbox paces like Growi (2 s between requests), so the sales page shows
-//! sales go from `queued` to `sent` one by one.
+//! sales go from `queued` to `sent` one by one. The sandbox forgets its sales when it stops, so
+//! the proxy's outbox is made fresh at each run too (its Growi ids would name other sales).
 
 use crate::{cmd, package, suites};
 use anyhow::{bail, Context, Result};
@@ -109,7 +110,13 @@ pub fn run(opts: Options) -> Result<()> {
     )?;
 
     let bin = cmd::target_dir().join("release");
+    // A fresh outbox every run: the sandbox starts empty each time and hands out the same integer
+    // ids again, so an outbox kept from an earlier run would hold ids that now name other sales.
     let data = cmd::target_dir().join("demo");
+    if data.exists() {
+        std::fs::remove_dir_all(&data)
+            .with_context(|| format!("clearing the demo's data in {}", data.display()))?;
+    }
     std::fs::create_dir_all(&data)?;
     let sandbox_root = format!("http://127.0.0.1:{}", opts.sandbox_port);
     cmd::header("start");

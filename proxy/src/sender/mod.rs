@@ -1,0 +1,382 @@
+//! The paced sender: one task per Growi API key that drains the outbox into Growi.
+//!
+//! Growi allows one request per 2 s per key and answers `429` otherwise, so the sender is a single
+//! loop, not a pool: take the oldest eligible job, wait for the pace gate ([`pacer`]), send
+//! ([`upstream`]), record the outcome in the outbox, repeat. A job that fails for a retryable
+//! reason (network, timeout, 408, 5xx) keeps its place at the head with capped exponential
+//! backoff and jitter (`Backoff` from the core); a permanent refusal (`422`, `404`, other `4xx`)
+//! moves it to `failed` with Growi's reason; `401` / `403` mean the key is wrong, which no job can
+//! fix, so the sender pauses and logs loudly and every job stays queued.
+//!
+//! Delivery is at-least-once: a job is marked `sent` only after Growi's `2xx`, so a crash between
+//! the two resends it. Creates are idempotent at Growi by `order_id`, so a second create returns
+//! the first sale. Updates (PATCH) go by Growi's integer id, and two rules keep them on the right
+//! sale and honest after a crash:
+//! - **The id must be known to be this order's at this upstream before a PATCH is sent.** Before an
+//!   order's first update the sender looks the order up (`GET /affiliate_sales?order_id=`) and
+//!   uses the id Growi gives, or fails the update when Growi has no such sale (the id came from
+//!   another upstream, or from a sandbox that has since forgotten its sales). Updates are rare,
+//!   so one look-up per order is affordable; checking the PATCH's answer afterwards would be too
+//!   late, since the wrong sale would already have changed.
+//! - **An update whose effect is already in place is done** ([`holds`]): when Growi refuses an
+//!   update, the sender looks the sale up and marks the job sent (with a note) when Growi already
+//!   holds every value it asked for, as after a crash between Growi applying a cancellation and
+//!   the proxy recording it.
+
+mod holds;
+pub mod pacer;
+pub mod upstream;
+
+pub use upstream::client;
+
+use crate::config::ProxyConfig;
+use crate::metrics::Metrics;
+use crate::now_ms;
+use crate::outbox::{Job, JobKind, Outbox, OutboxError};
+use pacer::Pacer;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use upstream::{sale_in_answer, sale_in_list, Reply, Upstream};
+
+/// Wait after a 429 that says nothing about how long.
+const DEFAULT_429_WAIT: Duration = Duration::from_secs(2);
+/// How often an idle sender looks at the outbox even without a wake-up.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// The sender task's state.
+pub struct Sender {
+    outbox: Outbox,
+    upstream: Upstream,
+    config: Arc<ProxyConfig>,
+    metrics: Arc<Metrics>,
+    pacer: Pacer,
+}
+
+/// The sender is shutting down: stop where it is (the job stays queued).
+struct Stopping;
+
+impl Sender {
+    pub fn new(
+        outbox: Outbox,
+        client: reqwest::Client,
+        config: Arc<ProxyConfig>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Sender {
+            outbox,
+            upstream: Upstream::new(client, &config.upstream),
+            pacer: Pacer::new(config.pace),
+            config,
+            metrics,
+        }
+    }
+
+    /// Drains until `shutdown` turns true. A request in flight is finished and recorded first.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let changed = self.outbox.changed();
+        tracing::info!(upstream = %self.config.upstream, pace_ms = self.config.pace.as_millis() as u64, "sender started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let job = match self.outbox.next_job().await {
+                Ok(job) => job,
+                Err(e) => {
+                    tracing::error!(error = %e, "sender cannot read the outbox");
+                    if wait(&mut shutdown, Instant::now() + IDLE_POLL, None).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let Some(job) = job else {
+                if wait(&mut shutdown, Instant::now() + IDLE_POLL, Some(&changed)).await {
+                    break;
+                }
+                continue;
+            };
+            // The job's own retry time first; re-read the head after that wait, since an older job
+            // may have been put back (admin retry) meanwhile.
+            let now = now_ms();
+            if job.next_attempt_at > now {
+                let delay =
+                    Duration::from_millis(u64::try_from(job.next_attempt_at - now).unwrap_or(0));
+                if wait(&mut shutdown, Instant::now() + delay, Some(&changed)).await {
+                    break;
+                }
+                continue;
+            }
+            let result = match job.kind {
+                JobKind::Create => self.send_create(&job, &mut shutdown).await,
+                JobKind::Update => self.send_update(&job, &mut shutdown).await,
+            };
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, seq = job.seq, "could not record a delivery outcome; the job stays queued")
+                }
+                Err(Stopping) => break,
+            }
+        }
+        tracing::info!("sender stopped");
+    }
+
+    /// Waits for the pace gate, then makes one upstream request. The head job is sent as soon as
+    /// the gate opens, without another look at the queue: a round trip to the outbox here would
+    /// be added to every gap between requests.
+    async fn request<F, Fut>(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+        call: F,
+    ) -> Result<Reply, Stopping>
+    where
+        F: FnOnce(Upstream) -> Fut,
+        Fut: std::future::Future<Output = Reply>,
+    {
+        let gate = self.pacer.gate();
+        if gate > Instant::now() && wait(shutdown, gate, None).await {
+            return Err(Stopping);
+        }
+        let started = Instant::now();
+        self.pacer.started(started);
+        let reply = call(self.upstream.clone()).await;
+        let took = started.elapsed();
+        self.metrics.observe_upstream(took);
+        self.pacer.finished(took);
+        Ok(reply)
+    }
+
+    async fn send_create(
+        &mut self,
+        job: &Job,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Result<(), OutboxError>, Stopping> {
+        let body = job.body.clone();
+        let reply = self
+            .request(shutdown, |u| async move { u.create(body).await })
+            .await?;
+        let Reply::Done { status, body } = reply else {
+            return Ok(self.settle_other(job, reply).await);
+        };
+        let Some(sale) = sale_in_answer(&body) else {
+            let reason = format!("Growi answered {status} without data.id");
+            return Ok(self.retry(job, Some(status), reason).await);
+        };
+        if sale.external_id.as_deref() != Some(job.order_id.as_str()) {
+            tracing::warn!(order_id = %job.order_id, growi_id = sale.id, "Growi's create answer does not name this order");
+        }
+        Metrics::inc(&self.metrics.upstream_sent);
+        self.metrics.sender_paused.store(false, Relaxed);
+        tracing::info!(order_id = %job.order_id, kind = "create", status, growi_id = sale.id, attempts = job.attempts + 1, "delivered");
+        Ok(self
+            .outbox
+            .mark_sent(job.seq, status, Some(sale.id), None, now_ms())
+            .await)
+    }
+
+    async fn send_update(
+        &mut self,
+        job: &Job,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Result<(), OutboxError>, Stopping> {
+        let recorded = match job.growi_id {
+            Some(id) if job.id_checked => id,
+            recorded => return self.check_id(job, recorded, shutdown).await,
+        };
+        let body = job.body.clone();
+        let reply = self
+            .request(shutdown, |u| async move { u.update(recorded, body).await })
+            .await?;
+        match reply {
+            Reply::Done { status, .. } => {
+                Metrics::inc(&self.metrics.upstream_sent);
+                self.metrics.sender_paused.store(false, Relaxed);
+                tracing::info!(order_id = %job.order_id, kind = "update", status, growi_id = recorded, attempts = job.attempts + 1, "delivered");
+                Ok(self
+                    .outbox
+                    .mark_sent(job.seq, status, None, None, now_ms())
+                    .await)
+            }
+            Reply::Refused { status, reason } => {
+                self.confirm_refused_update(job, status, reason, shutdown)
+                    .await
+            }
+            other => Ok(self.settle_other(job, other).await),
+        }
+    }
+
+    /// Before an order's first PATCH: which sale is this order's at this upstream (and is it the
+    /// one `recorded`)?
+    async fn check_id(
+        &mut self,
+        job: &Job,
+        recorded: Option<i64>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Result<(), OutboxError>, Stopping> {
+        let order_id = job.order_id.clone();
+        let reply = self
+            .request(shutdown, |u| async move { u.find(&order_id).await })
+            .await?;
+        let Reply::Done { status, body } = reply else {
+            return Ok(self.settle_other(job, reply).await);
+        };
+        match sale_in_list(&body, &job.order_id) {
+            Some(sale) => {
+                if recorded != Some(sale.id) {
+                    tracing::warn!(order_id = %job.order_id, recorded = recorded.unwrap_or(0), growi_id = sale.id, "the outbox's Growi id for this order is not the upstream's; using the upstream's");
+                } else {
+                    tracing::info!(order_id = %job.order_id, growi_id = sale.id, "Growi id checked before the first update");
+                }
+                Ok(self
+                    .outbox
+                    .adopt_growi_id(job.order_id.clone(), sale.id)
+                    .await)
+            }
+            None => {
+                Metrics::inc(&self.metrics.upstream_failed);
+                let reason = match recorded {
+                    Some(id) => format!(
+                        "Growi has no sale for this order at {} (the outbox's id {id} came from \
+                         elsewhere); nothing was changed",
+                        self.config.upstream
+                    ),
+                    None => format!(
+                        "Growi has no sale for this order at {}; nothing was changed",
+                        self.config.upstream
+                    ),
+                };
+                tracing::warn!(order_id = %job.order_id, %reason, "update failed");
+                Ok(self.outbox.mark_failed(job.seq, status, reason).await)
+            }
+        }
+    }
+
+    /// Growi refused an update: done anyway if Growi already holds what it asked for.
+    async fn confirm_refused_update(
+        &mut self,
+        job: &Job,
+        status: u16,
+        refusal: String,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Result<(), OutboxError>, Stopping> {
+        let order_id = job.order_id.clone();
+        let reply = self
+            .request(shutdown, |u| async move { u.find(&order_id).await })
+            .await?;
+        let wanted: serde_json::Value =
+            serde_json::from_str(&job.body).unwrap_or(serde_json::Value::Null);
+        match reply {
+            Reply::Done { body, .. } => {
+                let held = sale_in_list(&body, &job.order_id);
+                if held
+                    .as_ref()
+                    .is_some_and(|s| holds::already_holds(&wanted, s))
+                {
+                    Metrics::inc(&self.metrics.upstream_sent);
+                    let note = format!(
+                        "Growi refused the update ({status}: {refusal}) because it already holds \
+                         it: done"
+                    );
+                    tracing::info!(order_id = %job.order_id, kind = "update", %refusal, "update already in place at Growi");
+                    return Ok(self
+                        .outbox
+                        .mark_sent(job.seq, status, None, Some(note), now_ms())
+                        .await);
+                }
+                Metrics::inc(&self.metrics.upstream_failed);
+                tracing::warn!(order_id = %job.order_id, kind = "update", status, reason = %refusal, "Growi refused the job for good; it is now failed (see the admin API)");
+                Ok(self.outbox.mark_failed(job.seq, status, refusal).await)
+            }
+            other => {
+                // Whether it is in place cannot be told now: try the update again later (a
+                // second refusal leads here again, and to the look-up).
+                let detail = format!("{status}: {refusal}; could not check Growi: {other:?}");
+                Ok(self.retry(job, Some(status), detail).await)
+            }
+        }
+    }
+
+    /// Every answer but a success, the same for creates and updates.
+    async fn settle_other(&mut self, job: &Job, reply: Reply) -> Result<(), OutboxError> {
+        let m = &self.metrics;
+        let order_id = job.order_id.as_str();
+        let kind = match job.kind {
+            JobKind::Create => "create",
+            JobKind::Update => "update",
+        };
+        match reply {
+            Reply::Done { status, .. } => {
+                // Not reached: successes are settled by the caller.
+                self.retry(job, Some(status), "unexpected success".into())
+                    .await
+            }
+            Reply::RateLimited { wait, reason } => {
+                Metrics::inc(&m.upstream_429);
+                Metrics::inc(&m.upstream_retries);
+                let wait = wait.unwrap_or(DEFAULT_429_WAIT);
+                self.pacer.block_for(Instant::now(), wait);
+                tracing::warn!(%order_id, wait_ms = wait.as_millis() as u64, %reason, "Growi rate limited the sender; waiting before any next request");
+                self.outbox.note(job.seq, 429, reason).await
+            }
+            Reply::KeyRefused { status, reason } => {
+                m.sender_paused.store(true, Relaxed);
+                self.pacer.block_for(Instant::now(), self.config.auth_pause);
+                tracing::error!(
+                    status,
+                    %reason,
+                    pause_secs = self.config.auth_pause.as_secs(),
+                    "GROWI REFUSED THE API KEY: check GROWI_API_KEY (a read-only key gets 403 on writes). \
+                     Delivery is paused; every sale stays queued and nothing is lost."
+                );
+                self.outbox.note(job.seq, status, reason).await
+            }
+            Reply::Refused { status, reason } => {
+                m.sender_paused.store(false, Relaxed);
+                Metrics::inc(&m.upstream_failed);
+                tracing::warn!(%order_id, kind, status, %reason, "Growi refused the job for good; it is now failed (see the admin API)");
+                self.outbox.mark_failed(job.seq, status, reason).await
+            }
+            Reply::Retry { status, reason } => {
+                if status.is_some() {
+                    m.sender_paused.store(false, Relaxed);
+                }
+                self.retry(job, status, reason).await
+            }
+        }
+    }
+
+    async fn retry(
+        &mut self,
+        job: &Job,
+        status: Option<u16>,
+        error: String,
+    ) -> Result<(), OutboxError> {
+        Metrics::inc(&self.metrics.upstream_retries);
+        let delay = self.config.backoff.delay_ms(job.attempts, fastrand::f64());
+        tracing::warn!(order_id = %job.order_id, status = status.map(i64::from).unwrap_or(-1), %error, retry_in_ms = delay, attempts = job.attempts + 1, "delivery failed; will retry");
+        let next = now_ms().saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
+        self.outbox.mark_retry(job.seq, status, error, next).await
+    }
+}
+
+/// Sleeps until `until`, or until `changed` fires, or shutdown. True when shutting down.
+async fn wait(
+    shutdown: &mut watch::Receiver<bool>,
+    until: Instant,
+    changed: Option<&tokio::sync::Notify>,
+) -> bool {
+    let notified = async {
+        match changed {
+            Some(n) => n.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::time::sleep_until(until) => false,
+        _ = notified => false,
+        r = shutdown.changed() => r.is_err() || *shutdown.borrow(),
+    }
+}
