@@ -7,13 +7,15 @@
 //!   does the same for corrections, [`money`] holds ISO 4217 and exact decimal conversion,
 //!   [`attribution`] knows which URL parameters credit which creator and how that is stored,
 //!   [`visitor`] makes visitor uids, [`retry`] is the delivery retry policy, [`time`] parses and
-//!   prints timestamps. No browser or HTTP types appear here, so the proxy links it natively.
+//!   prints timestamps, [`contract`] names what the browser and the proxy share (cookies, storage
+//!   keys, endpoints, error codes) and parses a `Cookie` header. No browser or HTTP types appear here, so the proxy links it natively.
 //! - **The browser tracker** (`web`, compiled only for `wasm32`): the wasm-bindgen layer that
 //!   exports `init`, `trackSale`, `consent`, `attribution`, `visitorId` and `toMinorUnits` to
 //!   JavaScript. It is the only module that touches web APIs; that one cfg boundary keeps the core
 //!   testable with plain `cargo test`.
 
 pub mod attribution;
+pub mod contract;
 pub mod issue;
 pub mod json;
 pub mod money;

@@ -11,7 +11,7 @@ use crate::attribution::{is_valid_tag, Referral};
 use crate::issue::Issue;
 use crate::money::{self, MAX_AMOUNT};
 use crate::text;
-use crate::time;
+use crate::time::{self, Timestamp};
 use crate::value::{read_object, suggest, Loose};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -113,11 +113,11 @@ pub struct Sale {
     pub growi_user_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growi_campaign_id: Option<u64>,
-    /// UTC, `2025-09-30T23:55:29.000Z`.
+    /// On the wire in UTC, `2025-09-30T23:55:29.000Z`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub occurred_at: Option<String>,
+    pub occurred_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub due_at: Option<String>,
+    pub due_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,8 +151,11 @@ impl Sale {
         );
         w.opt_num("growi_user_id", self.growi_user_id);
         w.opt_num("growi_campaign_id", self.growi_campaign_id);
-        w.opt_str("occurred_at", self.occurred_at.as_deref());
-        w.opt_str("due_at", self.due_at.as_deref());
+        w.opt_str(
+            "occurred_at",
+            self.occurred_at.map(Timestamp::format).as_deref(),
+        );
+        w.opt_str("due_at", self.due_at.map(Timestamp::format).as_deref());
         w.opt_str("customer_email", self.customer_email.as_deref());
         w.opt_str("customer_name", self.customer_name.as_deref());
         w.opt_str("visitor_uid", self.visitor_uid.as_deref());
@@ -409,8 +412,8 @@ impl SaleInput {
             campaign_affiliate_id: tag,
             growi_user_id: user_id,
             growi_campaign_id: campaign_id,
-            occurred_at: occurred_at.map(time::format_utc),
-            due_at: due_at.flatten().map(time::format_utc),
+            occurred_at: occurred_at.map(Timestamp::from_millis),
+            due_at: due_at.flatten().map(Timestamp::from_millis),
             customer_email,
             customer_name,
             visitor_uid,

@@ -8,6 +8,50 @@
 /// Milliseconds since the Unix epoch, UTC.
 pub type UnixMillis = i64;
 
+/// An instant, kept as UTC milliseconds from the moment it is parsed until it is written out:
+/// a value is parsed once at the edge and formatted once at the edge, never round-tripped
+/// through text on the way. On the wire (serde, JSON) it is Growi's `2025-09-30T23:55:29.000Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(UnixMillis);
+
+impl Timestamp {
+    /// The instant `ms` milliseconds after the Unix epoch.
+    pub const fn from_millis(ms: UnixMillis) -> Self {
+        Timestamp(ms)
+    }
+    /// Milliseconds since the Unix epoch.
+    pub const fn millis(self) -> UnixMillis {
+        self.0
+    }
+    /// An RFC 3339 date-time with a time zone (see [`parse_rfc3339`]).
+    pub fn parse(text: &str) -> Option<Self> {
+        parse_rfc3339(text).map(Timestamp)
+    }
+    /// Growi's form, `2025-09-30T23:55:29.000Z`.
+    pub fn format(self) -> String {
+        format_utc(self.0)
+    }
+    /// This instant plus `days` days.
+    pub fn plus_days(self, days: u32) -> Self {
+        Timestamp(self.0.saturating_add(i64::from(days) * 86_400_000))
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.format())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Timestamp::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom("expected an RFC 3339 date-time with a time zone")
+        })
+    }
+}
+
 /// Years outside 1970..=9999 are not plausible for a sale.
 const MIN_YEAR: i64 = 1970;
 const MAX_YEAR: i64 = 9999;

@@ -83,6 +83,22 @@ impl AppError {
     }
 }
 
+impl From<crate::intake::Refusal> for AppError {
+    fn from(r: crate::intake::Refusal) -> Self {
+        use crate::intake::Refusal;
+        match r {
+            Refusal::Invalid(issues) | Refusal::Unattributed(issues) => {
+                AppError::invalid_sale(issues)
+            }
+            Refusal::OrderToken(issue) => AppError::invalid_sale(vec![issue]),
+            Refusal::RateLimited => AppError::RateLimited {
+                retry_after_secs: 1,
+            },
+            Refusal::Unavailable(e) => AppError::Unavailable(e.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();

@@ -5,76 +5,50 @@
 //! with the same core rules the tracker used, commits them to a durable outbox, answers at once,
 //! and drains the outbox into Growi at the allowed pace, forever retrying what can be retried.
 //!
-//! Layout, following a request:
+//! Layout, following a sale (page → **intake** → outbox → sender → Growi):
 //! - [`config`]: one [`ProxyConfig`] from defaults, TOML, flags and env; secrets only from env, in
 //!   a redacting [`Secret`].
-//! - [`trust`]: the browser trust policy (origin/CORS, per-IP rate limit, signed order tokens).
-//! - [`api`]: `POST /sales`, `GET /pixel.gif`, `POST /touch`, `GET /healthz`, `GET /metrics`, and
-//!   the one sale pipeline they share.
-//! - [`admin`]: the back-office API (delivery state, PATCH by `order_id`, retry of failures).
-//! - [`static_files`]: the place for the tracker's loader and wasm (a later issue).
-//! - [`outbox`]: SQLite, one writer thread with group commit: `202` means on disk.
+//! - [`http`]: the handlers, one module per kind of caller (the tracker, the pixel, operators,
+//!   the back office, the tracker's files); they translate requests and answers, nothing more.
+//! - [`trust`]: the browser trust policy, one concern per module (origins/CORS, per-IP rate
+//!   limit, signed order tokens).
+//! - [`intake`]: the one sale pipeline (cookies fill in, the core validates, the order token is
+//!   checked, times are made plausible, the outbox commits) that `POST /sales`, the pixel and the
+//!   admin API share.
+//! - [`outbox`]: the durable queue of jobs: `202` means committed.
 //! - [`sender`]: the single paced task per API key that drains the outbox into Growi.
-//! - [`metrics`], [`error`]: counters for Prometheus; the one place errors become responses.
+//! - [`state`], [`clock`], [`metrics`], [`error`]: what handlers share, the one clock, counters for
+//!   Prometheus, and the one place errors become responses.
 //!
 //! [`app`] builds the router (testable with `tower::ServiceExt::oneshot`), [`spawn`] runs the
 //! whole proxy (server + sender + outbox) and hands back a [`RunningProxy`] for tests, the demo
 //! and the benchmark; the binary is a thin shell around it.
 
-pub mod admin;
-pub mod api;
+pub mod clock;
 pub mod config;
 pub mod error;
+pub mod http;
+pub mod intake;
 pub mod metrics;
 pub mod outbox;
 pub mod sender;
-pub mod static_files;
+pub mod state;
 pub mod trust;
 
+pub use clock::now_ms;
 pub use config::{ProxyConfig, Secret};
 pub use error::AppError;
+pub use state::AppState;
 pub use trust::{sign_order_token, verify_order_token};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use metrics::Metrics;
 use outbox::Outbox;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use trust::RateLimiter;
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<ProxyConfig>,
-    pub outbox: Outbox,
-    pub metrics: Arc<Metrics>,
-    pub limiter: Arc<RateLimiter>,
-}
-
-impl AppState {
-    pub fn new(config: ProxyConfig, outbox: Outbox) -> Self {
-        let limiter = Arc::new(RateLimiter::new(config.rate_limit));
-        AppState {
-            config: Arc::new(config),
-            outbox,
-            metrics: Arc::new(Metrics::default()),
-            limiter,
-        }
-    }
-}
 
 /// The HTTP application: every route under `config.base_path`.
 pub fn app(state: AppState) -> Router {
@@ -83,24 +57,26 @@ pub fn app(state: AppState) -> Router {
     let browser = Router::new()
         .route(
             &format!("{base}/sales"),
-            post(api::post_sale).options(preflight),
+            post(http::browser::post_sale).options(preflight),
         )
         .route(
             &format!("{base}/touch"),
-            post(api::touch).get(api::touched).options(preflight),
+            post(http::browser::touch)
+                .get(http::browser::touched)
+                .options(preflight),
         )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             trust::browser_guard,
         ));
     let open = Router::new()
-        .route(&format!("{base}/pixel.gif"), get(api::pixel))
-        .route(&format!("{base}/healthz"), get(api::healthz))
-        .route(&format!("{base}/metrics"), get(api::metrics));
+        .route(&format!("{base}/pixel.gif"), get(http::pixel::pixel))
+        .route(&format!("{base}/healthz"), get(http::ops::healthz))
+        .route(&format!("{base}/metrics"), get(http::ops::metrics));
     browser
         .merge(open)
-        .merge(admin::routes(&base, state.clone()))
-        .merge(static_files::routes(&state.config))
+        .merge(http::admin::routes(&base, state.clone()))
+        .merge(http::files::routes(&state.config))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state)
 }

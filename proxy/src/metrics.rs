@@ -9,6 +9,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::intake::{Refusal, Source};
+
 /// Upper bounds of the upstream latency buckets, seconds.
 const BUCKETS: [f64; 11] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
@@ -24,6 +26,8 @@ pub struct Metrics {
     pub upstream_429: AtomicU64,
     /// 1 while the sender is paused because Growi refused the key.
     pub sender_paused: AtomicBool,
+    /// Sales refused at intake, by source (browser, pixel) and reason ([`Refusal::REASONS`]).
+    refused: [[AtomicU64; Refusal::REASONS.len()]; Source::RECORDED.len()],
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -32,6 +36,15 @@ pub struct Metrics {
 impl Metrics {
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a sale refused at intake (the admin API's refusals are answered, not counted).
+    pub fn refused(&self, source: Source, reason: &str) {
+        let s = Source::RECORDED.iter().position(|x| *x == source);
+        let r = Refusal::REASONS.iter().position(|x| *x == reason);
+        if let (Some(s), Some(r)) = (s, r) {
+            self.refused[s][r].fetch_add(1, Relaxed);
+        }
     }
 
     /// Records one upstream request's duration (any outcome with an HTTP answer or a timeout).
@@ -104,6 +117,27 @@ impl Metrics {
         for (name, help, c) in counters {
             metric(name, "counter", help, c.load(Relaxed));
         }
+        let name = "salebeacon_sales_refused_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Sales refused at intake, by source and reason (see GET /admin/refused).\n# TYPE {name} counter"
+        );
+        for (s, source) in Source::RECORDED.iter().enumerate() {
+            for (r, reason) in Refusal::REASONS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{source=\"{}\",reason=\"{reason}\"}} {}",
+                    source.as_str(),
+                    self.refused[s][r].load(Relaxed)
+                );
+            }
+        }
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
         metric(
             "salebeacon_sender_paused",
             "gauge",
@@ -145,5 +179,11 @@ mod tests {
         assert!(text.contains("salebeacon_upstream_latency_seconds_bucket{le=\"0.025\"} 0\n"));
         assert!(text.contains("salebeacon_upstream_latency_seconds_bucket{le=\"0.05\"} 1\n"));
         assert!(text.contains("salebeacon_upstream_latency_seconds_count 1\n"));
+        m.refused(Source::Pixel, "invalid");
+        let text = m.render(None);
+        assert!(text
+            .contains("salebeacon_sales_refused_total{source=\"pixel\",reason=\"invalid\"} 1\n"));
+        assert!(text
+            .contains("salebeacon_sales_refused_total{source=\"browser\",reason=\"invalid\"} 0\n"));
     }
 }

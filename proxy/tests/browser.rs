@@ -499,6 +499,123 @@ async fn pixel_always_answers_a_gif_and_records_valid_sales() {
 }
 
 #[tokio::test]
+async fn pixel_refusals_are_recorded_where_the_merchant_looks() {
+    let h = harness(|_| {});
+    let cookie = format!("sb_aff={}; sb_vid={VID}", aff_cookie("creator42", now_ms()));
+    for q in [
+        "order_id=PR-1&total=49.99&currency=usd",
+        "order_id=PR-2&total=100&currency=usd&colour=red",
+        "order_id=PR-3&total=100",
+    ] {
+        let r = call(
+            &h,
+            Request::get(format!("/salebeacon/pixel.gif?{q}"))
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(&r.body[..6], b"GIF89a", "always the GIF");
+    }
+    // Unattributed: no cookie.
+    let r = call(
+        &h,
+        Request::get("/salebeacon/pixel.gif?order_id=PR-4&total=100&currency=usd")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(&r.body[..6], b"GIF89a");
+    let admin = |path: &str| {
+        Request::get(format!("/salebeacon/admin{path}"))
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", common::ADMIN_TOKEN),
+            )
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = call(&h, admin("/refused")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let list = r.json();
+    assert_eq!(list["count"], 4, "{list}");
+    let by_order = |id: &str| {
+        list["refused"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["order_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} is listed: {list}"))
+    };
+    let one = by_order("PR-1");
+    assert_eq!(
+        (one["source"].as_str(), one["reason"].as_str()),
+        (Some("pixel"), Some("invalid"))
+    );
+    assert_eq!(one["issues"][0]["field"], "total");
+    assert_eq!(by_order("PR-2")["issues"][0]["field"], "colour");
+    assert_eq!(by_order("PR-3")["issues"][0]["field"], "currency");
+    assert_eq!(by_order("PR-4")["reason"], "unattributed");
+    // Newest first.
+    assert_eq!(list["refused"][0]["order_id"], "PR-4");
+    let r = call(
+        &h,
+        Request::get("/salebeacon/metrics")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let text = String::from_utf8(r.body.clone()).unwrap();
+    assert!(
+        text.contains("salebeacon_sales_refused_total{source=\"pixel\",reason=\"invalid\"} 3\n"),
+        "{text}"
+    );
+    assert!(text
+        .contains("salebeacon_sales_refused_total{source=\"pixel\",reason=\"unattributed\"} 1\n"));
+    // The list needs the admin token like the rest of the admin API.
+    let r = call(
+        &h,
+        Request::get("/salebeacon/admin/refused")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn touch_uses_the_trackers_cookie_domain_within_the_host_only() {
+    let h = harness(|_| {});
+    let touch = |host: &str, domain: &str| {
+        post("/touch")
+            .header(header::HOST, host)
+            .body(Body::from(
+                json!({"vid": VID, "domain": domain}).to_string(),
+            ))
+            .unwrap()
+    };
+    let cookie = |r: &Reply| r.header("set-cookie").unwrap_or_default().to_owned();
+    let r = call(&h, touch("www.shop.example", "shop.example")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(cookie(&r).contains("Domain=shop.example"), "{}", cookie(&r));
+    for (host, domain) in [
+        ("www.shop.example", "evil.example"),
+        ("www.shop.example", "example"),
+        ("www.shop.example", "op.example"),
+        ("127.0.0.1:8080", "0.0.1"),
+    ] {
+        let r = call(&h, touch(host, domain)).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert!(
+            !cookie(&r).contains("Domain="),
+            "{host} {domain}: host-only, {}",
+            cookie(&r)
+        );
+    }
+}
+
+#[tokio::test]
 async fn get_touch_reads_back_what_the_cookies_hold() {
     let h = harness(|_| {});
     let get = |cookie: Option<String>| {

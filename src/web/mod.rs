@@ -214,6 +214,11 @@ fn touch_body(t: &Tracker) -> Option<String> {
     if let Some(v) = &t.visitor_id {
         Reflect::set(&o, &"vid".into(), &v.as_str().into()).ok()?;
     }
+    // The domain `cookieDomain` resolved to, so the proxy's HttpOnly copies are shared the same
+    // way (it checks the domain against the request's host).
+    if let Some(Some(d)) = &t.cookie_domain {
+        Reflect::set(&o, &"domain".into(), &d.as_str().into()).ok()?;
+    }
     js_sys::JSON::stringify(&o).ok()?.as_string()
 }
 

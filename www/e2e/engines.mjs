@@ -36,6 +36,8 @@ export const DEFAULT_MAPPED_DOMAINS = ['shop.test'];
 const DEBUG = !!process.env.SALEBEACON_ENGINES_DEBUG;
 const DEFAULT_TIMEOUT_MS = 15000;
 const NAV_TIMEOUT_MS = 30000;
+/** Playwright's default viewport; Firefox and WebKit windows are sized to match. */
+const VIEWPORT = { width: 1280, height: 720 };
 
 // ---------------------------------------------------------------------------------------------
 // Console and page errors, engine-independent: a script that runs first in the page.
@@ -374,14 +376,59 @@ class Page {
   }
 }
 
-class Context {
-  constructor(engine) {
-    this.engine = engine;
-    this.pages = new Set();
+/**
+ * Something that starts processes or sessions and must stop them: `track(fn)` registers a
+ * cleanup; `close()` (idempotent, awaitable) runs the cleanups, last first. When close() comes
+ * while it is still starting (`ready` not settled), it stops what has started, then waits for the
+ * start to give up; a cleanup registered after close() runs at once and the start fails.
+ */
+class Owner {
+  constructor() {
+    this.cleanups = [];
     this.closed = false;
+    this.ready = null;
   }
 
-  // primitive: newPage(), close(), cookies(url), addCookies(cookies)
+  async track(fn) {
+    if (this.closed) {
+      await Promise.resolve().then(fn).catch(() => {});
+      throw new Error(`${this.label} was closed while it started`);
+    }
+    this.cleanups.push(fn);
+  }
+
+  async _runCleanups() {
+    while (this.cleanups.length) {
+      const fn = this.cleanups.pop();
+      try {
+        await fn();
+      } catch {}
+    }
+  }
+
+  close() {
+    this._closing ??= (async () => {
+      this.closed = true;
+      await this._beforeCleanups?.();
+      await this._runCleanups();
+      if (this.ready) await Promise.race([this.ready.catch(() => {}), sleep(90000)]);
+      await this._runCleanups();
+      this._afterClose?.();
+    })();
+    return this._closing;
+  }
+}
+
+class Context extends Owner {
+  constructor(engine) {
+    super();
+    this.engine = engine;
+    this.label = `a ${engine.name} context`;
+    this.pages = new Set();
+  }
+
+  // Set by the engine: newPage(), cookies(url), addCookies(cookies); where supported
+  // setOffline(bool), addInitScript(fn | string).
 
   setOffline() {
     unsupported(this.engine, 'offline', 'offline emulation');
@@ -390,32 +437,50 @@ class Context {
   addInitScript() {
     unsupported(this.engine, 'initScripts', 'init scripts');
   }
+
+  _afterClose() {
+    this.engine.contexts.delete(this);
+  }
 }
 
 function unsupported(engine, capability, what) {
   throw new Error(`${engine.name}: ${what} not supported by this engine's driver (capabilities.${capability} is false)`);
 }
 
-class Engine {
-  constructor(name, capabilities, hostMapping) {
+class Engine extends Owner {
+  constructor(name) {
+    super();
     this.name = name;
-    this.capabilities = Object.freeze(capabilities);
-    this.hostMapping = hostMapping;
+    this.label = name;
+    this.capabilities = {};
+    this.hostMapping = null;
     this.contexts = new Set();
     this.version = null;
     this.startupMs = null;
-    this.closed = false;
+    liveEngines.add(this);
   }
 
-  async close() {
-    if (this.closed) return;
-    this.closed = true;
-    for (const c of [...this.contexts]) await c.close().catch(() => {});
+  /** A fresh, isolated profile: its own cookies, storage and cache. */
+  async newContext() {
+    if (this.closed) throw new Error(`${this.name} is closed`);
+    const context = new Context(this);
+    this.contexts.add(context);
+    context.ready = this._startContext(context);
     try {
-      await this._shutdown();
-    } finally {
-      liveEngines.delete(this);
+      await context.ready;
+    } catch (e) {
+      await context.close();
+      throw e;
     }
+    return context;
+  }
+
+  async _beforeCleanups() {
+    await Promise.all([...this.contexts].map((c) => c.close()));
+  }
+
+  _afterClose() {
+    liveEngines.delete(this);
   }
 }
 
@@ -427,63 +492,43 @@ const CHROMIUM_ARGS = [
   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
 ];
 
-async function launchChromium({ domains }) {
+// Signals are handled by whoever uses this module (see stopOnSignals), not by the driver
+// libraries: theirs would exit the process before the other engines are stopped.
+const NO_SIGNAL_HANDLERS = { handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false };
+
+async function launchChromium(engine, { domains }) {
   const { chromium } = await import('playwright-core');
   const rules = domains.flatMap((d) => [`MAP *.${d} 127.0.0.1`, `MAP ${d} 127.0.0.1`]).join(', ');
-  const engine = new Engine(
-    'chromium',
-    {
-      multipleTabs: true, cookiesApi: true, addCookies: true, requestEvents: true, offline: true,
-      initScripts: true, consoleEvents: true, cdp: true,
-    },
-    `--host-resolver-rules=${rules}`,
-  );
-  const t0 = Date.now();
+  engine.capabilities = Object.freeze({
+    multipleTabs: true, cookiesApi: true, addCookies: true, requestEvents: true, offline: true,
+    initScripts: true, consoleEvents: true, cdp: true,
+  });
+  engine.hostMapping = `--host-resolver-rules=${rules}`;
   const binary = process.env.CHROMIUM || '/usr/bin/chromium';
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-chromium-'));
+  await engine.track(() => fs.rmSync(tmp, { recursive: true, force: true }));
   engine.pidNamespace = canUsePidNamespace();
-  let browser;
-  try {
-    browser = await chromium.launch({
-      executablePath: engine.pidNamespace ? pidNamespaceWrapper(tmp, 'chromium', binary) : binary,
-      headless: true,
-      timeout: 60000,
-      args: [...CHROMIUM_ARGS, `--host-resolver-rules=${rules}`],
-    });
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  engine.startupMs = Date.now() - t0;
+  const browser = await chromium.launch({
+    executablePath: engine.pidNamespace ? pidNamespaceWrapper(tmp, 'chromium', binary) : binary,
+    headless: true,
+    timeout: 60000,
+    args: [...CHROMIUM_ARGS, `--host-resolver-rules=${rules}`],
+    ...NO_SIGNAL_HANDLERS,
+  });
+  // Playwright closes the browser and waits for its process (SIGKILL after its own timeout).
+  await engine.track(() => withTimeout(browser.close(), 20000, 'closing chromium'));
   engine.version = `Chromium ${browser.version()}`;
   engine.native = browser;
-  engine._shutdown = async () => {
-    // Playwright closes the browser process and waits for it (SIGKILL after its own timeout).
-    await withTimeout(browser.close(), 20000, 'closing chromium').catch(() => {});
-    fs.rmSync(tmp, { recursive: true, force: true });
-  };
-  engine.newContext = async () => {
+  engine._startContext = async (context) => {
     const pw = await browser.newContext();
-    const context = new Context(engine);
+    await context.track(() => pw.close());
     context.native = pw;
-    engine.contexts.add(context);
-    context.newPage = async () => {
-      const page = wrapPlaywrightPage(context, await pw.newPage());
-      return page;
-    };
-    context.close = async () => {
-      if (context.closed) return;
-      context.closed = true;
-      engine.contexts.delete(context);
-      await pw.close().catch(() => {});
-    };
+    context.newPage = async () => wrapPlaywrightPage(context, await pw.newPage());
     context.cookies = async (url) => normCookies(await pw.cookies(url ? [url] : undefined));
     context.addCookies = (cookies) => pw.addCookies(cookies);
     context.setOffline = (offline) => pw.setOffline(!!offline);
     context.addInitScript = (script) => pw.addInitScript(script);
-    return context;
   };
-  return engine;
 }
 
 function wrapPlaywrightPage(context, pw) {
@@ -509,13 +554,13 @@ function wrapPlaywrightPage(context, pw) {
     click: (selector, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) => pw.click(selector, { timeout: timeoutMs }),
     fill: (selector, text, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) => pw.fill(selector, String(text), { timeout: timeoutMs }),
     _screenshot: () => pw.screenshot({ type: 'png' }),
-    // Closing a tab runs its unload steps (pagehide, visibilitychange) in Chromium either way;
-    // runBeforeUnload is not needed for them.
+    // Playwright's close() (CDP Target.closeTarget) runs the page's unload steps: pagehide and
+    // visibilitychange fire; runBeforeUnload is not needed for them.
     close: async () => {
       if (page.closed) return;
       page.closed = true;
       context.pages.delete(page);
-      await pw.close();
+      await withTimeout(pw.close(), 15000, 'closing a chromium tab');
     },
     nativeConsole: () => consoleLines.slice(),
     onRequest: (cb) =>
@@ -527,76 +572,59 @@ function wrapPlaywrightPage(context, pw) {
 // ---------------------------------------------------------------------------------------------
 // Firefox: puppeteer-core over WebDriver BiDi.
 
-async function launchFirefox({ domains, hosts }) {
+async function launchFirefox(engine, { domains, hosts }) {
   const { default: puppeteer } = await import('puppeteer-core');
-  // network.dns.localDomains resolves the listed names (exact names, no wildcards) to loopback.
+  // network.dns.localDomains resolves the listed names to loopback: exact names, no wildcards.
   const names = [...new Set([...domains, ...hosts])];
-  const engine = new Engine(
-    'firefox',
-    {
-      multipleTabs: true, cookiesApi: true, addCookies: true, requestEvents: true, offline: true,
-      initScripts: true, consoleEvents: true, cdp: false,
-    },
-    `network.dns.localDomains=${names.join(',')}`,
-  );
+  engine.capabilities = Object.freeze({
+    multipleTabs: true, cookiesApi: true, addCookies: true, requestEvents: true, offline: true,
+    initScripts: true, consoleEvents: true, cdp: false,
+  });
+  engine.hostMapping = `network.dns.localDomains=${names.join(',')}`;
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-firefox-'));
-  const t0 = Date.now();
-  let browser;
-  try {
-    browser = await puppeteer.launch({
-      browser: 'firefox',
-      protocol: 'webDriverBiDi',
-      executablePath: process.env.FIREFOX || '/usr/bin/firefox-esr',
-      headless: true,
-      userDataDir: profile,
-      timeout: 60000,
-      protocolTimeout: 60000,
-      dumpio: DEBUG,
-      extraPrefsFirefox: {
-        'network.dns.localDomains': names.join(','),
-        // No IPv6 answer for the mapped names: the test servers listen on 127.0.0.1 only.
-        'network.dns.disableIPv6': true,
-        'app.update.enabled': false,
-        'browser.shell.checkDefaultBrowser': false,
-        'datareporting.policy.dataSubmissionEnabled': false,
-        'toolkit.telemetry.enabled': false,
-      },
-    });
-  } catch (e) {
-    fs.rmSync(profile, { recursive: true, force: true });
-    throw e;
-  }
-  engine.startupMs = Date.now() - t0;
-  engine.version = await browser.version();
-  engine.native = browser;
+  await engine.track(() => fs.rmSync(profile, { recursive: true, force: true }));
+  const browser = await puppeteer.launch({
+    browser: 'firefox',
+    protocol: 'webDriverBiDi',
+    executablePath: process.env.FIREFOX || '/usr/bin/firefox-esr',
+    headless: true,
+    userDataDir: profile,
+    timeout: 60000,
+    protocolTimeout: 60000,
+    dumpio: DEBUG,
+    defaultViewport: { width: VIEWPORT.width, height: VIEWPORT.height },
+    ...NO_SIGNAL_HANDLERS,
+    extraPrefsFirefox: {
+      'network.dns.localDomains': names.join(','),
+      // No IPv6 answer for the mapped names: the test servers listen on 127.0.0.1 only.
+      'network.dns.disableIPv6': true,
+      'app.update.enabled': false,
+      'browser.shell.checkDefaultBrowser': false,
+      'datareporting.policy.dataSubmissionEnabled': false,
+      'toolkit.telemetry.enabled': false,
+    },
+  });
   const proc = browser.process();
-  engine.pids = proc ? [proc.pid] : [];
-  engine._shutdown = async () => {
+  await engine.track(async () => {
     await withTimeout(browser.close(), 20000, 'closing firefox').catch(() => {});
-    if (proc && proc.exitCode === null && proc.signalCode === null) {
+    if (running(proc)) {
       proc.kill('SIGKILL');
       await Promise.race([new Promise((r) => proc.once('exit', r)), sleep(10000)]);
     }
-    fs.rmSync(profile, { recursive: true, force: true });
-  };
-  engine.newContext = async () => {
+  });
+  engine.version = await browser.version();
+  engine.native = browser;
+  engine._startContext = async (context) => {
     const pc = await browser.createBrowserContext();
-    const context = new Context(engine);
+    await context.track(() => withTimeout(pc.close(), 15000, 'closing a firefox context'));
     context.native = pc;
     context.offline = false;
     context.initScripts = [];
-    engine.contexts.add(context);
     context.newPage = async () => {
       const pp = await pc.newPage();
       for (const s of context.initScripts) await pp.evaluateOnNewDocument(s);
       if (context.offline) await pp.setOfflineMode(true);
       return wrapPuppeteerPage(context, pp);
-    };
-    context.close = async () => {
-      if (context.closed) return;
-      context.closed = true;
-      engine.contexts.delete(context);
-      await withTimeout(pc.close(), 15000, 'closing a firefox context').catch(() => {});
     };
     context.cookies = async (url) => {
       const all = normCookies(await pc.cookies());
@@ -607,14 +635,15 @@ async function launchFirefox({ domains, hosts }) {
         ...cookies.map((c) => {
           const out = { ...c };
           if (c.url && !c.domain) {
-            const u = new URL(c.url);
-            out.domain = u.hostname;
+            out.domain = new URL(c.url).hostname;
             out.path = c.path || '/';
           }
           delete out.url;
           return out;
         }),
       );
+    // WebDriver BiDi emulation.setNetworkConditions, per tab: applied to every tab of the
+    // context, and to the tabs it opens later.
     context.setOffline = async (offline) => {
       context.offline = !!offline;
       for (const p of context.pages) await p.native.setOfflineMode(context.offline);
@@ -623,9 +652,7 @@ async function launchFirefox({ domains, hosts }) {
       context.initScripts.push(script);
       for (const p of context.pages) await p.native.evaluateOnNewDocument(script);
     };
-    return context;
   };
-  return engine;
 }
 
 function wrapPuppeteerPage(context, pp) {
@@ -659,6 +686,7 @@ function wrapPuppeteerPage(context, pp) {
       await pp.locator(selector).setTimeout(timeoutMs).fill(String(text));
     },
     _screenshot: async () => Buffer.from(await pp.screenshot({ type: 'png' })),
+    // BiDi browsingContext.close: the tab goes as if the user closed it; pagehide fires.
     close: async () => {
       if (page.closed) return;
       page.closed = true;
@@ -680,7 +708,7 @@ function wrapPuppeteerPage(context, pp) {
 
 // ---------------------------------------------------------------------------------------------
 // WebKit: WebKitGTK's MiniBrowser through WebKitWebDriver (W3C WebDriver classic), under Xvfb.
-// One driver process (in its own PID namespace) and one WebDriver session per context.
+// One driver process (PID 1 of its own PID namespace) and one WebDriver session per context.
 
 const MINIBROWSER = process.env.WEBKIT_MINIBROWSER || '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
 const WEBKIT_DRIVER = process.env.WEBKIT_WEBDRIVER || 'WebKitWebDriver';
@@ -696,6 +724,7 @@ async function startMappingProxy(isMapped) {
       res.writeHead(400).end('engines proxy: absolute URL expected');
       return;
     }
+    if (DEBUG) process.stderr.write(`[engines proxy] ${req.method} ${req.url}\n`);
     if (target.protocol !== 'http:' || !isMapped(target.hostname)) {
       res.writeHead(502, { 'content-type': 'text/plain' }).end(`engines proxy: ${target.host} is not mapped`);
       return;
@@ -759,99 +788,72 @@ async function startMappingProxy(isMapped) {
   };
 }
 
-async function startXvfb() {
+async function startXvfb(owner) {
   const child = spawnChild('Xvfb', 'Xvfb', ['-displayfd', '1', '-screen', '0', '1280x1024x24', '-nolisten', 'tcp']);
-  try {
-    const display = await withTimeout(
-      new Promise((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (c) => {
-          out += c;
-          const m = /^(\d+)\s*$/m.exec(out);
-          if (m) resolve(m[1]);
-        });
-        child.once('exit', () => reject(new Error(`Xvfb exited: ${child.output.slice(-1500)}`)));
-        child.once('error', reject);
-      }),
-      15000,
-      'starting Xvfb',
-    );
-    return { child, display: `:${display}` };
-  } catch (e) {
-    await stopChild(child);
-    throw e;
-  }
+  await owner.track(() => stopChild(child));
+  const display = await withTimeout(
+    new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c) => {
+        out += c;
+        const m = /^(\d+)\s*$/m.exec(out);
+        if (m) resolve(m[1]);
+      });
+      child.once('exit', () => reject(new Error(`Xvfb exited: ${child.output.slice(-1500)}`)));
+      child.once('error', reject);
+    }),
+    15000,
+    'starting Xvfb',
+  );
+  return `:${display}`;
 }
 
-async function launchWebKit({ domains }) {
-  const { Builder } = await import('selenium-webdriver');
-  const isMapped = mappedHost(domains);
-  const t0 = Date.now();
-  const engine = new Engine(
-    'webkit',
-    {
-      multipleTabs: true, cookiesApi: true, addCookies: true, requestEvents: false, offline: false,
-      initScripts: false, consoleEvents: false, cdp: false,
-    },
-    null,
-  );
-  const xvfb = await startXvfb();
-  let proxy;
-  try {
-    proxy = await startMappingProxy(isMapped);
-  } catch (e) {
-    await stopChild(xvfb.child);
-    throw e;
-  }
-  engine.hostMapping = `MiniBrowser --proxy=http://127.0.0.1:${proxy.port} (a Node proxy that sends ${domains.map((d) => `${d}, *.${d}`).join(', ')} to 127.0.0.1)`;
-  engine.display = xvfb.display;
-  engine.pids = [xvfb.child.pid];
-  engine._shutdown = async () => {
-    await proxy.close().catch(() => {});
-    await stopChild(xvfb.child);
-  };
-
-  const driverEnv = { DISPLAY: xvfb.display, GDK_BACKEND: 'x11', NO_AT_BRIDGE: '1' };
+async function launchWebKit(engine, { domains }) {
+  const { Builder, By } = await import('selenium-webdriver');
+  engine.capabilities = Object.freeze({
+    multipleTabs: true, cookiesApi: true, addCookies: true, requestEvents: false, offline: false,
+    initScripts: false, consoleEvents: false, cdp: false,
+  });
+  engine.By = By;
+  const display = await startXvfb(engine);
+  const proxy = await startMappingProxy(mappedHost(domains));
+  await engine.track(() => proxy.close());
+  engine.hostMapping = `MiniBrowser --proxy=http://127.0.0.1:${proxy.port} (a Node proxy in this process that sends ${domains.map((d) => `${d}, *.${d}`).join(', ')} to 127.0.0.1)`;
+  engine.display = display;
   engine.pidNamespace = canUsePidNamespace();
-  engine.newContext = async () => {
-    const context = new Context(engine);
-    engine.contexts.add(context);
+  const driverEnv = { DISPLAY: display, GDK_BACKEND: 'x11', NO_AT_BRIDGE: '1' };
+
+  engine._startContext = async (context) => {
     const port = await freePort();
-    // The driver runs as PID 1 of its own PID namespace (where unshare works): when it goes, the
-    // kernel kills and reaps every MiniBrowser / WebKit*Process it started.
-    const namespaced = canUsePidNamespace();
     const driverArgs = [`--port=${port}`, '--host=127.0.0.1'];
-    const driverChild = namespaced
+    const driverChild = engine.pidNamespace
       ? spawnChild('WebKitWebDriver', 'unshare', ['--pid', '--fork', '--kill-child=SIGKILL', WEBKIT_DRIVER, ...driverArgs], { env: driverEnv })
       : spawnChild('WebKitWebDriver', WEBKIT_DRIVER, driverArgs, { env: driverEnv });
-    context.driverChild = driverChild;
-    let driver;
-    const stopDriver = () => (namespaced ? stopNamespaced(driverChild) : stopChild(driverChild));
-    try {
-      await waitForPort(port, 15000, driverChild);
-      const builder = new Builder().usingServer(`http://127.0.0.1:${port}`).withCapabilities({
-        browserName: 'MiniBrowser',
-        pageLoadStrategy: 'normal',
-        'webkitgtk:browserOptions': {
-          binary: MINIBROWSER,
-          args: [
-            '--automation',
-            `--proxy=http://127.0.0.1:${proxy.port}`,
-            '--ignore-host=localhost,127.0.0.1,::1',
-          ],
-        },
-      });
-      // The driver hangs (instead of failing) when MiniBrowser cannot start: bound it.
-      driver = await withTimeout(builder.build(), 30000, 'creating a WebKit session', stopDriver);
-      await driver.manage().setTimeouts({ script: 30000, pageLoad: NAV_TIMEOUT_MS, implicit: 0 });
-      if (!engine.version) {
-        const caps = await driver.getCapabilities();
-        engine.version = `WebKitGTK ${caps.get('browserVersion')} (MiniBrowser)`;
-      }
-    } catch (e) {
-      await stopDriver();
-      engine.contexts.delete(context);
-      throw e;
+    const stopDriver = () => (engine.pidNamespace ? stopNamespaced(driverChild) : stopChild(driverChild));
+    await context.track(stopDriver);
+    await waitForPort(port, 15000, driverChild);
+    const builder = new Builder().usingServer(`http://127.0.0.1:${port}`).withCapabilities({
+      browserName: 'MiniBrowser',
+      pageLoadStrategy: 'normal',
+      'webkitgtk:browserOptions': {
+        binary: MINIBROWSER,
+        args: [
+          '--automation',
+          `--proxy=http://127.0.0.1:${proxy.port}`,
+          // A string-array option: one flag per host. Loopback addresses go direct.
+          '--ignore-host=localhost',
+          '--ignore-host=127.0.0.1',
+          '--ignore-host=::1',
+        ],
+      },
+    });
+    // The driver hangs (instead of failing) when MiniBrowser cannot start: bound it.
+    const driver = await withTimeout(builder.build(), 30000, 'creating a WebKit session', stopDriver);
+    await context.track(() => withTimeout(driver.quit(), 15000, 'ending the WebKit session'));
+    await driver.manage().setTimeouts({ script: 30000, pageLoad: NAV_TIMEOUT_MS, implicit: 0 });
+    if (!engine.version) {
+      const caps = await driver.getCapabilities();
+      engine.version = `WebKitGTK ${caps.get('browserVersion')} (MiniBrowser)`;
     }
     context.native = driver;
     context.spare = [await driver.getWindowHandle()]; // open windows that are no page (yet)
@@ -878,17 +880,18 @@ async function launchWebKit({ domains }) {
         context.current = await d.getWindowHandle();
         return context.current;
       });
+      // Each MiniBrowser tab is a window of its own: give its page the common viewport size.
+      await context
+        .run(handle, async (d) => {
+          const chrome = await d.executeScript('return [outerWidth - innerWidth, outerHeight - innerHeight]');
+          await d.manage().window().setRect({ width: VIEWPORT.width + chrome[0], height: VIEWPORT.height + chrome[1] });
+        })
+        .catch(() => {});
       return wrapWebDriverPage(context, handle);
     };
-    context.close = async () => {
-      if (context.closed) return;
-      context.closed = true;
-      engine.contexts.delete(context);
-      await withTimeout(driver.quit(), 15000, 'ending the WebKit session').catch(() => {});
-      await stopDriver();
-    };
-    // WebDriver classic reads cookies through a document: a page of this context on the URL's
-    // origin when there is one, else a probe tab on that origin (a request to `<dir>/__sb_cookie_probe`).
+    // WebDriver classic reads and writes cookies through a document: a page of this context on
+    // the URL's origin when there is one, else a probe tab on that origin (which requests
+    // `<directory of the URL>/__sb_cookie_probe` from the server).
     const onOrigin = async (url, fn) => {
       const u = new URL(url);
       for (const p of context.pages) {
@@ -898,8 +901,7 @@ async function launchWebKit({ domains }) {
       return context.run(null, async (d) => {
         const back = context.current;
         await d.switchTo().newWindow('tab');
-        const probe = await d.getWindowHandle();
-        context.current = probe;
+        context.current = await d.getWindowHandle();
         try {
           const dir = u.pathname.replace(/[^/]*$/, '');
           await d.get(`${u.origin}${dir}__sb_cookie_probe`);
@@ -914,7 +916,7 @@ async function launchWebKit({ domains }) {
     context.cookies = async (url) => {
       if (!url) throw new Error('webkit: context.cookies() needs a URL (WebDriver reads cookies through a document)');
       const list = await onOrigin(url, (d) => d.manage().getCookies());
-      return normCookies(list.map((c) => ({ ...c, expires: c.expiry ?? -1 }))).filter((c) => cookieMatchesUrl({ ...c, hostOnly: !c.domain.startsWith('.') && c.hostOnly }, url));
+      return normCookies(list).filter((c) => cookieMatchesUrl(c, url));
     };
     context.addCookies = async (cookies) => {
       for (const c of cookies) {
@@ -933,10 +935,7 @@ async function launchWebKit({ domains }) {
         );
       }
     };
-    return context;
   };
-  engine.startupMs = Date.now() - t0; // Xvfb + proxy; each context adds a driver and a browser
-  return engine;
 }
 
 function wrapWebDriverPage(context, handle) {
@@ -948,15 +947,18 @@ function wrapWebDriverPage(context, handle) {
     if (page.closed) return Promise.reject(new Error('webkit: the page is closed'));
     return context.run(handle, fn);
   };
+  // The function's source goes into the script itself (no eval: pages under a CSP without
+  // 'unsafe-eval' run it too); its argument and result cross as JSON.
   const exec = (d, fn, arg) =>
     d.executeAsyncScript(
       `var __done = arguments[arguments.length - 1];
        var __arg = JSON.parse(arguments[0]);
        Promise.resolve().then(function () { return (${fn.toString()})(__arg); }).then(
          function (v) { __done(v === undefined ? { u: 1 } : { v: JSON.stringify(v) }); },
-         function (e) { __done({ e: (e && e.stack && String(e.stack).indexOf(String(e.message)) >= 0 ? String(e.message) : String(e)) || 'error' }); });`,
+         function (e) { __done({ e: (e && e.message) || String(e) || 'error' }); });`,
       JSON.stringify(arg === undefined ? null : arg),
     );
+  const By = context.engine.By;
   Object.assign(page, {
     goto: (url, { timeoutMs = NAV_TIMEOUT_MS } = {}) =>
       withTimeout(run((d) => d.get(url)), timeoutMs + 5000, `webkit goto ${url}`),
@@ -972,12 +974,10 @@ function wrapWebDriverPage(context, handle) {
     },
     click: async (selector, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) => {
       await page.waitForSelector(selector, { timeoutMs, visible: true });
-      const { By } = await import('selenium-webdriver');
       await run(async (d) => (await d.findElement(By.css(selector))).click());
     },
     fill: async (selector, text, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) => {
       await page.waitForSelector(selector, { timeoutMs, visible: true });
-      const { By } = await import('selenium-webdriver');
       await run(async (d) => {
         const el = await d.findElement(By.css(selector));
         await el.clear();
@@ -985,8 +985,9 @@ function wrapWebDriverPage(context, handle) {
       });
     },
     _screenshot: async () => Buffer.from(await run((d) => d.takeScreenshot()), 'base64'),
-    // WebDriver's "Close Window" closes the tab as a user would (unload steps run). Closing the
-    // last window would end the session, so a blank spare window is opened first.
+    // WebDriver's Close Window closes the tab as a user would: its unload steps run (pagehide
+    // fires). Closing the last window would end the session, so a blank spare window is opened
+    // first; the context's next newPage() uses it.
     close: async () => {
       if (page.closed) return;
       await context.run(null, async (d) => {
@@ -1025,24 +1026,50 @@ function normCookies(list) {
   }));
 }
 
+const LAUNCHERS = { chromium: launchChromium, firefox: launchFirefox, webkit: launchWebKit };
+
 /**
  * Starts `name` ('chromium' | 'firefox' | 'webkit'). Options: `mapDomains` (default
- * ['shop.test']: each domain and its subdomains resolve to 127.0.0.1), `hosts` (Firefox only
- * maps exact names: the subdomains to map, default `checkout.` and `elsewhere.` of each domain).
+ * ['shop.test']: each domain and its subdomains resolve to 127.0.0.1; Firefox maps exact names
+ * only: the domains themselves and `hosts`, default `checkout.`, `elsewhere.` and `www.` of each).
  */
 export async function launchEngine(name, { mapDomains = DEFAULT_MAPPED_DOMAINS, hosts } = {}) {
+  if (!LAUNCHERS[name]) throw new Error(`unknown engine ${JSON.stringify(name)}: one of ${ENGINES.join(', ')}`);
   const domains = mapDomains.map((d) => d.toLowerCase());
   const hostNames = hosts || domains.flatMap((d) => [`checkout.${d}`, `elsewhere.${d}`, `www.${d}`]);
-  let engine;
-  if (name === 'chromium') engine = await launchChromium({ domains });
-  else if (name === 'firefox') engine = await launchFirefox({ domains, hosts: hostNames });
-  else if (name === 'webkit') engine = await launchWebKit({ domains });
-  else throw new Error(`unknown engine ${JSON.stringify(name)}: one of ${ENGINES.join(', ')}`);
-  liveEngines.add(engine);
+  const engine = new Engine(name);
+  const t0 = Date.now();
+  engine.ready = LAUNCHERS[name](engine, { domains, hosts: hostNames });
+  try {
+    await engine.ready;
+  } catch (e) {
+    await engine.close();
+    throw e;
+  }
+  engine.startupMs = Date.now() - t0;
   return engine;
 }
 
 /** Closes every engine still open (for exit and signal handlers). */
 export async function closeAllEngines() {
-  for (const e of [...liveEngines]) await e.close().catch(() => {});
+  await Promise.all([...liveEngines].map((e) => e.close().catch(() => {})));
+}
+
+/**
+ * On SIGINT, SIGTERM or SIGHUP: `before()` (optional), close every engine (each process stopped
+ * and waited for), then exit with 130. A second signal exits at once.
+ */
+export function stopOnSignals(before) {
+  let stopping = false;
+  const onSignal = async (sig) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    process.stderr.write(`\n${sig}: stopping the browsers\n`);
+    try {
+      await before?.();
+    } catch {}
+    await closeAllEngines();
+    process.exit(130);
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, onSignal);
 }

@@ -14,9 +14,12 @@ import {
   instrumentationScript,
   instrumentationScriptHash,
   launchEngine,
+  stopOnSignals,
 } from './engines.mjs';
 
 const CHECK_TIMEOUT_MS = 60000;
+/** SALEBEACON_E2E_KEEP=1 keeps the temporary folder (the screenshots). */
+const KEEP = !!process.env.SALEBEACON_E2E_KEEP;
 const ARRIVE_MS = 10000;
 
 // A module exporting `answer() -> i32` returning 42.
@@ -265,7 +268,7 @@ function checks({ port }) {
       return 'ok';
     }],
 
-    ['e. sendBeacon from pagehide reaches the server: on navigation away, and on page.close()', async ({ context }) => {
+    ['e. sendBeacon from pagehide reaches the server: on navigation away, on page.close(), on goto(about:blank)', async ({ context }) => {
       const install = (page, kind, id) =>
         page.evaluate(({ kind, id }) => {
           addEventListener('pagehide', () => navigator.sendBeacon(`/beacon?kind=${kind}&id=${id}`, `b:${id}`));
@@ -287,6 +290,15 @@ function checks({ port }) {
       await tab.close();
       const r2 = await arrived('pagehide-close', id2);
       assert(r2.body === `b:${id2}`, JSON.stringify(r2));
+      const tab3 = await context.newPage();
+      await tab3.goto(page1());
+      const id3 = newId();
+      await install(tab3, 'pagehide-blank', id3);
+      await tab3.goto('about:blank');
+      await tab3.waitForURL('about:blank', { timeoutMs: 5000 });
+      const r3 = await arrived('pagehide-blank', id3);
+      assert(r3.body === `b:${id3}`, JSON.stringify(r3));
+      await tab3.close();
       return 'ok';
     }],
 
@@ -362,7 +374,7 @@ function checks({ port }) {
       const w = png.readUInt32BE(16);
       const h = png.readUInt32BE(20);
       await page.close();
-      return `ok (${w}x${h}, ${png.length} bytes, ${file})`;
+      return `ok (${w}x${h}, ${png.length} bytes${KEEP ? `, ${file}` : ''})`;
     }],
 
     ['j. an HttpOnly Set-Cookie goes back to the server and is invisible to document.cookie', async ({ context }) => {
@@ -384,7 +396,7 @@ function checks({ port }) {
       return 'ok';
     }],
 
-    ['l. report: cookie rules (2-year document.cookie expiry; a cookie and localStorage in a cross-site iframe)', async ({ context }) => {
+    ['k. report: cookie rules (2-year document.cookie expiry; a cookie and localStorage in a cross-site iframe)', async ({ context }) => {
       const v = newId();
       const page = await context.newPage();
       await page.goto(page1());
@@ -404,7 +416,7 @@ function checks({ port }) {
       return `info: Max-Age of 2 years kept as ${days} days; cross-site iframe (shop.test embeds 127.0.0.1): cookie ${inFrame ? 'set and readable in the frame' : 'not set'}${inFrame ? `, ${topLevel ? 'also' : 'not'} visible to 127.0.0.1 as first party (${topLevel ? 'unpartitioned' : 'partitioned'})` : ''}; localStorage ${f.ls}`;
     }],
 
-    ['k. request events (capabilities.requestEvents)', async ({ engine, context }) => {
+    ['l. request events (capabilities.requestEvents)', async ({ engine, context }) => {
       if (!engine.capabilities.requestEvents) throw new Unsupported('the driver has no network events');
       const page = await context.newPage();
       const seen = [];
@@ -491,14 +503,14 @@ async function main() {
       await closeAllEngines();
       server.closeAllConnections?.();
       await new Promise((r) => server.close(() => r()));
+      if (KEEP) console.log(`kept ${tmp}`);
+      else fs.rmSync(tmp, { recursive: true, force: true });
     })());
-  for (const sig of ['SIGINT', 'SIGTERM']) {
-    process.once(sig, async () => {
-      console.log(`\n${sig}: stopping every browser started`);
-      await cleanup();
-      process.exit(130);
-    });
-  }
+  let interrupted = false;
+  stopOnSignals(() => {
+    interrupted = true;
+    return cleanup();
+  });
   let total = { passed: 0, failed: 0, skipped: 0 };
   try {
     for (const n of names) {
@@ -510,6 +522,7 @@ async function main() {
   } finally {
     await cleanup();
   }
+  if (interrupted) process.exit(130);
   console.log(`all: ${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`);
   process.exit(total.failed ? 1 : 0);
 }

@@ -5,15 +5,20 @@
 //! `order_id`. A PATCH is validated by the core (`SaleUpdateInput`) and queued behind its create
 //! through the same paced sender, so updates obey the same rate limit and ordering as creates.
 //!
+//! `GET /admin/refused` lists the sales refused at intake from pages and pixels (a pixel's
+//! refusal reaches nobody else), with every issue.
+//!
 //! Every route needs `Authorization: Bearer $SALEBEACON_ADMIN_TOKEN`, compared in constant time;
 //! with no token configured the whole API answers 503. No CORS headers are ever sent here: a
 //! browser page must not be able to call it.
 
-use crate::api::{accept_sale, parse_json_body, Accepted};
+use super::body::parse_json_body;
+use crate::clock::now_ms;
 use crate::error::AppError;
+use crate::intake::{self, Accepted, Cookies, Source};
 use crate::outbox::{JobState, RetryOutcome};
+use crate::state::AppState;
 use crate::trust::ct_eq;
-use crate::{now_ms, AppState};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, Request, State};
@@ -22,7 +27,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use salebeacon::{Origin, SaleInput, SaleUpdateInput};
+use salebeacon::{SaleInput, SaleUpdateInput};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -38,6 +43,7 @@ pub fn routes(base: &str, state: AppState) -> Router<AppState> {
             &format!("{base}/admin/sales/{{order_id}}/retry"),
             post(retry),
         )
+        .route(&format!("{base}/admin/refused"), get(refused))
         .layer(axum::middleware::from_fn_with_state(state, require_token))
 }
 
@@ -164,5 +170,24 @@ async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Accepted, AppError> {
     let input: SaleInput = parse_json_body(&headers, body, state.config.body_limit)?;
-    accept_sale(&state, input, &HeaderMap::new(), Origin::Server).await
+    Ok(intake::accept(&state, input, Source::Server, &Cookies::default()).await?)
+}
+
+#[derive(Debug, Deserialize)]
+struct RefusedQuery {
+    limit: Option<u32>,
+}
+
+/// `GET {base}/admin/refused`: the sales refused at intake from pages and pixels, newest first.
+async fn refused(
+    State(state): State<AppState>,
+    Query(q): Query<RefusedQuery>,
+) -> Result<Response, AppError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let refused = state
+        .outbox
+        .refused(limit)
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    Ok(Json(json!({ "count": refused.len(), "refused": refused })).into_response())
 }

@@ -18,7 +18,7 @@
 //! resolves (symlinks followed) must still be inside the folder (see [`Root`]).
 
 use crate::config::ProxyConfig;
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};

@@ -1,0 +1,19 @@
+//! The HTTP edge: every route's handler, and nothing else.
+//!
+//! Handlers read a request (body, cookies, path), call into the proxy ([`crate::intake`], the
+//! outbox), and turn the outcome into a response through [`crate::error::AppError`]. No rule lives
+//! here.
+//! - [`browser`]: `POST /sales`, `POST /touch`, `GET /touch` (the tracker's endpoints);
+//! - [`pixel`]: `GET /pixel.gif`;
+//! - [`ops`]: `GET /healthz`, `GET /metrics`;
+//! - [`admin`]: the back office's API under `/admin`;
+//! - [`files`]: the tracker's files and (for the demo) a site;
+//! - [`body`], [`cookies`]: reading bodies and cookies, writing `Set-Cookie`.
+
+pub mod admin;
+pub mod body;
+pub mod browser;
+pub mod cookies;
+pub mod files;
+pub mod ops;
+pub mod pixel;

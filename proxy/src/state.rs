@@ -1,0 +1,31 @@
+//! [`AppState`]: what every handler shares (configuration, outbox, metrics, rate limiter).
+//!
+//! It lives in its own module so that handlers, the intake pipeline and the admin API depend on
+//! this small type, not on the crate root that assembles the server.
+
+use crate::config::ProxyConfig;
+use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use crate::trust::RateLimiter;
+use std::sync::Arc;
+
+/// What every handler shares; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<ProxyConfig>,
+    pub outbox: Outbox,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<RateLimiter>,
+}
+
+impl AppState {
+    pub fn new(config: ProxyConfig, outbox: Outbox) -> Self {
+        let limiter = Arc::new(RateLimiter::new(config.rate_limit));
+        AppState {
+            config: Arc::new(config),
+            outbox,
+            metrics: Arc::new(Metrics::default()),
+            limiter,
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The names the browser tracker and the proxy share: cookies, storage keys, endpoints, outcomes
+//! and error codes, and the one parser of a `Cookie` header.
+//!
+//! Each name is defined here once. The browser module and the proxy both use these constants,
+//! and the JavaScript files that need a name (the loader, the npm entry) get it from here through
+//! the build, so the two sides can never drift apart. The attribution cookie's value format is
+//! [`crate::attribution::Attribution::encode`] / `decode`, next to the rules it carries.
+
+/// The attribution cookie the tracker writes from script (`Attribution::encode`).
+pub const AFF_COOKIE: &str = "sb_aff";
+/// The visitor-id cookie the tracker writes from script (a UUID v4).
+pub const VID_COOKIE: &str = "sb_vid";
+/// The proxy's own HttpOnly copy of [`AFF_COOKIE`], set by `/touch`. It needs its own name: a
+/// browser lets no script overwrite an HttpOnly cookie, so sharing `sb_aff` would freeze the
+/// tracker's cookie at its first server-set value. Server-set cookies also outlive Safari's 7-day
+/// cap on script-set ones.
+pub const AFF_COOKIE_HTTP: &str = "sb_aff_h";
+/// The proxy's own HttpOnly copy of [`VID_COOKIE`].
+pub const VID_COOKIE_HTTP: &str = "sb_vid_h";
+/// Where attribution is read from, in order: the script's cookie first, then the proxy's.
+pub const AFF_COOKIES: [&str; 2] = [AFF_COOKIE, AFF_COOKIE_HTTP];
+/// Where the visitor id is read from, in order.
+pub const VID_COOKIES: [&str; 2] = [VID_COOKIE, VID_COOKIE_HTTP];
+
+/// Every localStorage key of the tracker starts with this.
+pub const STORAGE_PREFIX: &str = "salebeacon:";
+
+/// The proxy's browser-facing paths, under its base path (default `/salebeacon`).
+pub const SALES_PATH: &str = "/sales";
+pub const TOUCH_PATH: &str = "/touch";
+pub const PIXEL_PATH: &str = "/pixel.gif";
+
+/// The proxy's answer to an accepted sale: `202 {"status":"queued"}`.
+pub const STATUS_QUEUED: &str = "queued";
+/// The proxy's answer to a known `order_id`: `200 {"status":"duplicate"}`.
+pub const STATUS_DUPLICATE: &str = "duplicate";
+
+/// The `code` of every `SaleBeaconError` the browser API throws or rejects with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The sale breaks a rule (the tracker's, or the proxy's 422).
+    InvalidSale,
+    /// `init` options are wrong.
+    InvalidConfig,
+    /// A call that needs `init` first.
+    NotInitialized,
+    /// `toMinorUnits` could not convert exactly.
+    InvalidAmount,
+    /// The proxy refused the sale for good with a status other than 422.
+    Rejected,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 5] = [
+        ErrorCode::InvalidSale,
+        ErrorCode::InvalidConfig,
+        ErrorCode::NotInitialized,
+        ErrorCode::InvalidAmount,
+        ErrorCode::Rejected,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidSale => "invalid_sale",
+            ErrorCode::InvalidConfig => "invalid_config",
+            ErrorCode::NotInitialized => "not_initialized",
+            ErrorCode::InvalidAmount => "invalid_amount",
+            ErrorCode::Rejected => "rejected",
+        }
+    }
+}
+
+/// The value of cookie `name` in a `Cookie` header (`a=1; b="2"`), if present. Surrounding
+/// white space and one pair of double quotes (RFC 6265's quoted form) are removed; the first
+/// cookie of that name wins (browsers send the most specific path first).
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        if k.trim() != name {
+            return None;
+        }
+        let v = v.trim();
+        Some(
+            v.strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .unwrap_or(v),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_parse_one_way() {
+        let h = "a=1; sb_aff=1~l~5~t~x; sb_vid=\"v\" ;  spaced = y ; empty=; sb_aff=second";
+        assert_eq!(
+            cookie_value(h, "sb_aff"),
+            Some("1~l~5~t~x"),
+            "the first wins"
+        );
+        assert_eq!(cookie_value(h, "sb_vid"), Some("v"), "quotes are removed");
+        assert_eq!(cookie_value(h, "spaced"), Some("y"));
+        assert_eq!(cookie_value(h, "empty"), Some(""));
+        assert_eq!(cookie_value(h, "b"), None);
+        assert_eq!(cookie_value(h, "sb_af"), None, "names match exactly");
+        assert_eq!(cookie_value("", "a"), None);
+        assert_eq!(cookie_value("noequals", "noequals"), None);
+    }
+
+    #[test]
+    fn codes_are_snake_case_and_distinct() {
+        let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            codes,
+            [
+                "invalid_sale",
+                "invalid_config",
+                "not_initialized",
+                "invalid_amount",
+                "rejected"
+            ]
+        );
+    }
+}
