@@ -54,16 +54,15 @@ pub async fn pixel(State(state): State<AppState>, req: Request) -> Response {
     let ip = client_ip(&req, &state.config);
     let (input, dropped) = sale_from_query(req.uri().query().unwrap_or(""));
     if !dropped.is_empty() {
-        tracing::warn!(fields = ?dropped, "dropped personal data from a pixel URL: it does not belong in URLs (send it with POST /sales or the admin API)");
+        tracing::warn!(fields = %dropped.join(","), "dropped personal data from a pixel URL: it does not belong in URLs (send it with POST /sales or the admin API)");
     }
     if state.limiter.check(ip, Instant::now()).is_err() {
         tracing::warn!(%ip, "pixel rate limited; sale not recorded");
         intake::refused(&state, &input, Source::Pixel, &Refusal::RateLimited).await;
     } else {
         let found = cookies::read(req.headers(), state.config.window_days, clock::now());
-        if let Ok(outcome) = intake::accept(&state, input, Source::Pixel, &found).await {
-            tracing::debug!(?outcome, "pixel sale");
-        }
+        // The outcome is logged (and a refusal recorded) by the intake.
+        let _ = intake::accept(&state, input, Source::Pixel, &found).await;
     }
     gif()
 }

@@ -103,7 +103,7 @@ pub async fn browser_guard(State(state): State<AppState>, req: Request, next: Ne
         };
     }
     let mut response = if origin == OriginCheck::Denied {
-        tracing::warn!(origin = ?req.headers().get(header::ORIGIN), path = %req.uri().path(), "refused a call from an origin that is not allowed");
+        tracing::warn!(origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or("(not text)"), path = %req.uri().path(), "refused a call from an origin that is not allowed");
         AppError::OriginNotAllowed.into_response()
     } else {
         let ip = client_ip(&req, config);
