@@ -48,15 +48,18 @@ pub enum ErrorCode {
     InvalidAmount,
     /// The proxy refused the sale for good with a status other than 422.
     Rejected,
+    /// The script-tag form's `salebeacon('<unknown command>', ...)`.
+    InvalidCommand,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 5] = [
+    pub const ALL: [ErrorCode; 6] = [
         ErrorCode::InvalidSale,
         ErrorCode::InvalidConfig,
         ErrorCode::NotInitialized,
         ErrorCode::InvalidAmount,
         ErrorCode::Rejected,
+        ErrorCode::InvalidCommand,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -65,6 +68,7 @@ impl ErrorCode {
             ErrorCode::NotInitialized => "not_initialized",
             ErrorCode::InvalidAmount => "invalid_amount",
             ErrorCode::Rejected => "rejected",
+            ErrorCode::InvalidCommand => "invalid_command",
         }
     }
 }

@@ -184,7 +184,10 @@ fn a_browser_cannot_decide_what_the_merchant_decides() {
     )
     .unwrap();
     assert_eq!(sale.commission, Some(100));
-    assert_eq!(sale.due_at.map(|t| t.format()).as_deref(), Some("2030-01-01T00:00:00.000Z"));
+    assert_eq!(
+        sale.due_at.map(|t| t.format()).as_deref(),
+        Some("2030-01-01T00:00:00.000Z")
+    );
 }
 
 #[test]

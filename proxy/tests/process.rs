@@ -174,8 +174,14 @@ async fn sigkill_while_draining_then_restart_delivers_every_sale_exactly_once() 
     assert_no_secrets(&log2);
     // Logs piped to a file or a journal are plain text, and values are printed as values.
     let logs = format!("{}{log2}", first.stderr.lock().unwrap());
-    assert!(!logs.contains('\u{1b}'), "no ANSI escape codes in a piped log");
-    assert!(!logs.contains("Some("), "no Rust debug formatting in the log");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no ANSI escape codes in a piped log"
+    );
+    assert!(
+        !logs.contains("Some("),
+        "no Rust debug formatting in the log"
+    );
     assert!(logs.contains("growi_id=1947457 "), "{logs}");
     sb.shutdown().await;
 }

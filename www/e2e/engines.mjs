@@ -13,9 +13,10 @@
 //   await engine.close();                          // stops every process it started, and waits
 //
 // Every process this module starts is a child of this Node process, stopped by its pid and waited
-// for (PID 1 of these machines does not reap orphans). WebKit's driver runs in its own PID
-// namespace (`unshare --pid --fork`), so the MiniBrowser and WebKit helper processes it starts go
-// away with it. `closeAllEngines()` stops whatever is still open (for signal handlers).
+// for (PID 1 of these machines does not reap orphans promptly). Chromium and WebKit's driver run as
+// PID 1 of their own PID namespace (`unshare --pid --fork`, where it works), so the helper
+// processes they fork (crash handler, zygotes, MiniBrowser, WebKit web/network processes) go with
+// them and are reaped by the kernel. `closeAllEngines()` / `stopOnSignals()` stop whatever is open.
 //
 // Environment: CHROMIUM (default /usr/bin/chromium), FIREFOX (default /usr/bin/firefox-esr),
 // WEBKIT_MINIBROWSER (default /usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser),
@@ -68,13 +69,18 @@ const INSTRUMENTATION = `(function () {
     var r = e.reason;
     push('unhandledrejection', r instanceof Error ? r.message : show(r));
   });
+  document.addEventListener('securitypolicyviolation', function (e) {
+    push('csp', e.violatedDirective + ' ' + e.blockedURI);
+  });
 })();`;
 
 /**
- * The JavaScript source that records `console.*` calls, uncaught errors and unhandled promise
- * rejections into `window.__sbLog` (`[{ type, text }]`, type one of `console.error`,
- * `console.warn`, `console.info`, `console.log`, `pageerror`, `unhandledrejection`). A test
- * server puts it first in every HTML page it serves: `<script>${instrumentationScript()}</script>`.
+ * The JavaScript source that records `console.*` calls, uncaught errors, unhandled promise
+ * rejections and CSP violations into `window.__sbLog` (`[{ type, text }]`, type one of
+ * `console.error`, `console.warn`, `console.info`, `console.log`, `pageerror`,
+ * `unhandledrejection`, `csp` with text `<directive> <blocked URI>`). A test server puts it first
+ * in every HTML page it serves: `<script>${instrumentationScript()}</script>`, and adds
+ * `instrumentationScriptHash()` to the page's CSP script-src when it has one.
  */
 export function instrumentationScript() {
   return INSTRUMENTATION;
@@ -355,7 +361,10 @@ class Page {
     return file;
   }
 
-  /** Every `window.__sbLog` entry of the current document (`[]` without instrumentation). */
+  /**
+   * Every `window.__sbLog` entry of the current document (`[]` without instrumentation). The log
+   * lives in the document: a navigation starts a new one (read it before leaving a page).
+   */
   async consoleLog() {
     return (await this.evaluate(() => (Array.isArray(window.__sbLog) ? window.__sbLog.slice() : []))) || [];
   }
@@ -363,6 +372,11 @@ class Page {
   /** console.error calls, uncaught errors and unhandled rejections of the current document. */
   async consoleErrors() {
     return (await this.consoleLog()).filter((e) => ERROR_TYPES.has(e.type));
+  }
+
+  /** CSP violations of the current document, `'<directive> <blocked URI>'` each. */
+  async cspViolations() {
+    return (await this.consoleLog()).filter((e) => e.type === 'csp').map((e) => e.text);
   }
 
   /** Native console messages `{type, text}` since the page opened (capabilities.consoleEvents). */

@@ -73,6 +73,7 @@ document.addEventListener('DOMContentLoaded', function () {
     console.error('sb-console-error', { n: 1 });
     setTimeout(function () { throw new Error('sb-thrown'); }, 0);
     Promise.reject(new Error('sb-rejected'));
+    new Image().src = 'http://127.0.0.1:9/blocked-by-csp.png';
   });
   setTimeout(function () { var l = document.getElementById('late'); if (l) l.hidden = false; }, 300);
 });
@@ -319,7 +320,7 @@ function checks({ port }) {
       return `ok (${context.engine.hostMapping})`;
     }],
 
-    ['g. the instrumentation script records console.error, a thrown error and an unhandled rejection', async ({ context }) => {
+    ['g. the instrumentation script records console.error, a thrown error, an unhandled rejection, a CSP violation', async ({ context }) => {
       const page = await context.newPage();
       await page.goto(page1());
       assert((await page.consoleErrors()).length === 0, 'no errors before');
@@ -328,6 +329,9 @@ function checks({ port }) {
       const errors = await page.consoleErrors();
       const has = (type, text) => errors.some((e) => e.type === type && e.text.includes(text));
       assert(has('console.error', 'sb-console-error') && has('pageerror', 'sb-thrown') && has('unhandledrejection', 'sb-rejected'), JSON.stringify(errors));
+      await page.waitForFunction(() => (window.__sbLog || []).some((e) => e.type === 'csp'), undefined, { timeoutMs: 5000 });
+      const csp = await page.cspViolations();
+      assert(csp.some((v) => v.startsWith('img-src') && v.includes('blocked-by-csp')), `CSP violations: ${JSON.stringify(csp)}`);
       let native = 'no native console events';
       if (context.engine.capabilities.consoleEvents) {
         const lines = page.nativeConsole();
@@ -416,7 +420,28 @@ function checks({ port }) {
       return `info: Max-Age of 2 years kept as ${days} days; cross-site iframe (shop.test embeds 127.0.0.1): cookie ${inFrame ? 'set and readable in the frame' : 'not set'}${inFrame ? `, ${topLevel ? 'also' : 'not'} visible to 127.0.0.1 as first party (${topLevel ? 'unpartitioned' : 'partitioned'})` : ''}; localStorage ${f.ls}`;
     }],
 
-    ['l. request events (capabilities.requestEvents)', async ({ engine, context }) => {
+    ['l. context.addCookies, and context.addInitScript where supported', async ({ engine, context }) => {
+      const v = newId();
+      await context.addCookies([{ name: 'sb_added', value: v, url: `${site('checkout.shop.test')}/` }]);
+      const page = await context.newPage();
+      await page.goto(`${site('checkout.shop.test')}/page.html`);
+      const c = await page.evaluate(() => document.cookie);
+      assert(c.includes(`sb_added=${v}`), `addCookies: checkout.shop.test sees ${JSON.stringify(c)}`);
+      let init = 'unsupported';
+      if (engine.capabilities.initScripts) {
+        await context.addInitScript(`window.__sbInit = (window.__sbInit || 0) + 1;`);
+        const tab = await context.newPage();
+        await tab.goto(page1());
+        const n = await tab.evaluate(() => window.__sbInit);
+        assert(n === 1, `init script ran ${n} times`);
+        await tab.close();
+        init = 'runs before the page';
+      }
+      await page.close();
+      return `ok; init scripts: ${init}`;
+    }],
+
+    ['m. request events (capabilities.requestEvents)', async ({ engine, context }) => {
       if (!engine.capabilities.requestEvents) throw new Unsupported('the driver has no network events');
       const page = await context.newPage();
       const seen = [];

@@ -309,8 +309,12 @@ export async function startStack({ proxyArgs = [], proxyEnv = {}, sitePages = nu
           stack.contexts.push(context);
           await context.addInitScript(() => {
             window.__csp = [];
+            window.__unhandled = [];
             document.addEventListener('securitypolicyviolation', (e) =>
               window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`),
+            );
+            window.addEventListener('unhandledrejection', (e) =>
+              window.__unhandled.push(String((e.reason && e.reason.message) || e.reason)),
             );
           });
         }
@@ -323,6 +327,8 @@ export async function startStack({ proxyArgs = [], proxyEnv = {}, sitePages = nu
         });
         page.on('pageerror', (e) => page.consoleErrors.push(`uncaught: ${e.message}`));
         page.cspViolations = () => page.evaluate(() => window.__csp || []);
+        /** Unhandled promise rejections the page raised (what error monitors report). */
+        page.unhandledRejections = () => page.evaluate(() => window.__unhandled || []);
         return page;
       },
       /** Waits until the sandbox holds a sale for `orderId`; returns it. */

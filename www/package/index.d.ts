@@ -81,7 +81,9 @@ export type SaleBeaconErrorCode =
   | "invalid_config"
   | "not_initialized"
   | "invalid_amount"
-  | "rejected";
+  | "rejected"
+  /** The script-tag form only: `salebeacon('<unknown command>', ...)`. */
+  | "invalid_command";
 
 /** Every rejection and throw of salebeacon: an `Error` with a `code` and every `issue`. */
 export interface SaleBeaconError extends Error {

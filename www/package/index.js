@@ -9,11 +9,7 @@ let loading;
 let loaded = false;
 
 function notInitialized(what) {
-  const err = new Error(`salebeacon: salebeacon is not initialized: init: ${what}`);
-  err.name = 'SaleBeaconError';
-  err.code = 'not_initialized';
-  err.issues = [{ field: 'init', message: what }];
-  return err;
+  return saleBeaconError('not_initialized', 'salebeacon is not initialized', [{ field: 'init', message: what }]);
 }
 
 /**
@@ -43,10 +39,48 @@ export async function init(options) {
   return wasm.init(options);
 }
 
+function saleBeaconError(code, what, issues) {
+  const err = new Error(`salebeacon: ${what}: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`);
+  err.name = 'SaleBeaconError';
+  err.code = code;
+  err.issues = issues;
+  return err;
+}
+
+/**
+ * A plain copy of the sale's own fields, each read once. A shop's object can be anything (a
+ * getter that throws, a Proxy): whatever throws while it is read is reported as an invalid sale
+ * naming the field, never thrown into the page and never left hanging.
+ */
+function readSale(sale) {
+  if (sale === null || typeof sale !== 'object' || Array.isArray(sale)) return sale;
+  const fail = (field, e) => ({ field, message: `could not be read (${(e && e.message) || e})` });
+  let keys;
+  try {
+    keys = Object.keys(sale);
+  } catch (e) {
+    throw saleBeaconError('invalid_sale', 'invalid sale', [fail('sale', e)]);
+  }
+  const copy = {};
+  const issues = [];
+  for (const k of keys) {
+    try {
+      const v = sale[k];
+      // Nested values only ever get a "must be a number/string" answer: keep their kind only.
+      copy[k] = v !== null && typeof v === 'object' ? (Array.isArray(v) ? [] : {}) : v;
+    } catch (e) {
+      issues.push(fail(k, e));
+    }
+  }
+  if (issues.length) throw saleBeaconError('invalid_sale', 'invalid sale', issues);
+  return copy;
+}
+
 /** Records a sale; resolves `{ status }`, rejects with a SaleBeaconError listing every problem. */
 export async function trackSale(sale) {
+  const plain = readSale(sale);
   await load();
-  return wasm.trackSale(sale);
+  return wasm.trackSale(plain);
 }
 
 /** Changes consent at run time: 'granted' | 'pending' | 'denied'. */

@@ -25,14 +25,29 @@
     });
     return p;
   }
+  // A SaleBeaconError, as the tracker's own (name, code, issues).
+  function fail(code, field, message) {
+    var e = Error(N + ': ' + message);
+    e.name = 'SaleBeaconError';
+    e.code = code;
+    e.issues = [{ field: field, message: message }];
+    return Promise.reject(e);
+  }
   function run(cmd, x, cb) {
     var p = cmd == 'sale' ? api.trackSale(x)
       : cmd == 'consent' ? api.consent(x)
       : cmd == 'init' ? api.init(merge(x))
       : cmd == 'ready' ? (ok ? new Promise(function (r) { r(x(api)); }).then(function () { return api; })
-        : Promise.reject(Error(N + ': init failed')))
-      : Promise.reject(Error(N + ': unknown command ' + cmd));
+        : fail('not_initialized', 'init', 'init failed; see the error above'))
+      : fail('invalid_command', 'command', 'unknown command "' + cmd + '" (sale, consent, init, ready)');
     return report(p, cmd == 'sale' && 'order ' + (x && x.order_id), typeof cb == 'function' && cb);
+  }
+  // The page hears of a refusal through the console and the callback; the returned promise still
+  // rejects for a caller that awaits it, but one nobody awaits must not surface as an unhandled
+  // rejection (error monitors report those on every thank-you page).
+  function handled(p) {
+    p.catch(function () {});
+    return p;
   }
   // The no-code form: <script type="application/json" data-salebeacon-sale>{...}</script>
   function scan() {
@@ -56,7 +71,7 @@
     }, function () {});
     var disp = w[N] = function () {
       var x = arguments;
-      return boot.then(function () { return run(x[0], x[1], x[2]); });
+      return handled(boot.then(function () { return run(x[0], x[1], x[2]); }));
     };
     disp.q = [];
     disp.loaded = true;

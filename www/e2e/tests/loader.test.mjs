@@ -32,7 +32,7 @@ test('the loader replays queued commands in order, fires ready, and reads the no
     'ready2:function',
     // the sale ran after consent('pending'), so it waits in the outbox instead of being sent
     'sale:queued',
-    'unknown:error',
+    'unknown:invalid_command',
   ]);
   assert.ok(events.indexOf('ready1:creator42:first_click') < events.indexOf('ready2:function'));
   const state = await page.evaluate(() => ({
@@ -56,6 +56,56 @@ test('the loader replays queued commands in order, fires ready, and reads the no
   assert.equal(sales.find((s) => s.external_id === b).total, 2000);
   assert.ok(page.consoleErrors.some((e) => e.includes('data-salebeacon-sale JSON is not valid')));
   assert.deepEqual(await page.cspViolations(), []);
+
+  // Refused commands, queued or direct, with or without a callback, never surface as unhandled
+  // rejections (error monitors would report one on every thank-you page); a caller that awaits
+  // still gets the SaleBeaconError.
+  const caught = await page.evaluate(async () => {
+    window.salebeacon('sale', { order_id: 'BAD', total: 'ten', currency: 'usd' });
+    window.salebeacon('sale', { order_id: 'BAD2', total: 1.5, currency: 'usd' }, () => {});
+    window.salebeacon('nope');
+    try {
+      await window.salebeacon('frobnicate');
+    } catch (e) {
+      return { name: e.name, code: e.code, field: e.issues[0].field };
+    }
+  });
+  assert.deepEqual(caught, { name: 'SaleBeaconError', code: 'invalid_command', field: 'command' });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(await page.unhandledRejections(), []);
+  assert.ok(!page.consoleErrors.some((e) => e.includes('Uncaught')), page.consoleErrors.join('\n'));
+});
+
+test('trackSale of an object whose fields cannot be read rejects with invalid_sale, never hangs', async () => {
+  const page = await stack.newPage();
+  await page.goto(`${stack.site}/thanks-pixel.html?order_id=ORD-NONE&total=1&currency=usd&ref=creator42`);
+  const r = await page.evaluate(async () => {
+    const m = await import('/salebeacon/index.js');
+    await m.init({ endpoint: '/salebeacon' });
+    const attempt = (sale) =>
+      Promise.race([
+        m.trackSale(sale).then(
+          (v) => ({ resolved: v }),
+          (e) => ({ name: e.name, code: e.code, fields: e.issues.map((i) => i.field) }),
+        ),
+        new Promise((res) => setTimeout(() => res('hung'), 3000)),
+      ]);
+    const getter = { order_id: 'G-1', currency: 'usd', get total() { throw new Error('boom'); } };
+    const trap = new Proxy({}, { ownKeys() { throw new Error('trap'); } });
+    const field = new Proxy({ order_id: 'P-1', total: 1, currency: 'usd' }, {
+      get(t, k) { if (k === 'total') throw new Error('no'); return t[k]; },
+    });
+    return [await attempt(getter), await attempt(trap), await attempt(field)];
+  });
+  for (const out of r) {
+    assert.notEqual(out, 'hung');
+    assert.equal(out.name, 'SaleBeaconError');
+    assert.equal(out.code, 'invalid_sale');
+  }
+  assert.ok(r[0].fields.includes('total'), JSON.stringify(r[0]));
+  assert.ok(r[2].fields.includes('total'), JSON.stringify(r[2]));
+  assert.deepEqual(await page.unhandledRejections(), []);
+  assert.ok(!page.consoleErrors.some((e) => e.startsWith('uncaught')), page.consoleErrors.join('\n'));
 });
 
 test('npm entry: sync calls before load, not_initialized rejections, then the real API', async () => {
