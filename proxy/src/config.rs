@@ -127,8 +127,6 @@ pub struct ProxyConfig {
     pub static_dir: Option<PathBuf>,
     /// Serve this folder as the site at `/` (the demo storefront; a shop normally has its own).
     pub site_dir: Option<PathBuf>,
-    /// Demo only: the sandbox's root URL, for `GET /demo/api/sales`.
-    pub demo_sandbox: Option<String>,
     /// Bind the outbox to this upstream even though it holds Growi ids from another one,
     /// forgetting them (each sale is looked up again before its first update).
     pub forget_upstream_ids: bool,
@@ -166,7 +164,6 @@ impl ProxyConfig {
             admin_token: None,
             static_dir: None,
             site_dir: None,
-            demo_sandbox: None,
             forget_upstream_ids: false,
             order_token_secret: None,
         }
@@ -313,7 +310,6 @@ impl ProxyConfig {
         }
         c.static_dir = pick!(static_dir);
         c.site_dir = pick!(site_dir);
-        c.demo_sandbox = args.demo_sandbox.clone();
         c.forget_upstream_ids = args.forget_upstream_ids;
         if let Some(v) = pick!(db) {
             c.db_path = v;
@@ -465,9 +461,6 @@ pub struct RunArgs {
     /// Serve a site (e.g. the demo storefront) at `/`.
     #[arg(long, env = "SALEBEACON_SITE_DIR", value_name = "DIR")]
     pub site_dir: Option<PathBuf>,
-    /// Demo only: the sandbox root URL, enabling GET /demo/api/sales.
-    #[arg(long, value_name = "URL", hide = true)]
-    pub demo_sandbox: Option<String>,
     /// Start against an upstream or API key other than the one the outbox's Growi ids belong to:
     /// keep the queue, forget those ids (each sale is looked up again before its first update).
     #[arg(long)]

@@ -4,6 +4,9 @@
 //! auth, rate limits and faults never apply to it (a test must be able to switch `down` off
 //! again while the API is "down"). Never expose a sandbox port beyond localhost or a test network.
 //! The same operations exist in-process on [`crate::RunningSandbox`] and [`SandboxState`].
+//!
+//! Its reads (`GET`) answer any origin (`Access-Control-Allow-Origin: *`, no credentials), so a
+//! page on another port, such as the demo storefront's sales page, can show what "Growi" holds.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,11 +21,15 @@ use crate::store::SandboxSale;
 
 /// The control routes (merged into [`crate::app`]).
 pub fn routes() -> Router<SandboxState> {
+    let reads = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET]);
     Router::new()
         .route("/_sandbox/faults", get(get_faults).put(put_faults))
         .route("/_sandbox/requests", get(get_requests))
         .route("/_sandbox/sales", get(get_sales))
         .route("/_sandbox/reset", post(reset))
+        .layer(reads)
 }
 
 async fn get_faults(State(state): State<SandboxState>) -> Json<Faults> {

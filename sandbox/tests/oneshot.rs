@@ -83,3 +83,21 @@ async fn oversized_body_is_413() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(answer["error"].is_string());
 }
+
+#[tokio::test]
+async fn control_reads_answer_any_origin() {
+    let st = state();
+    let req = Request::get("/_sandbox/sales")
+        .header("origin", "http://127.0.0.1:8080")
+        .body(Body::empty())
+        .expect("req");
+    let resp = app(st.clone()).oneshot(req).await.expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    // The API itself is not opened to pages.
+    let resp = app(st)
+        .oneshot(post(&json!({}), Some("sk_test_sandbox")))
+        .await
+        .expect("infallible");
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}

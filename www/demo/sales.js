@@ -1,7 +1,10 @@
-// Lists what the sandbox recorded and the proxy's delivery state (demo-only endpoint).
-import { money } from './shop.js';
+// The demo's "Recorded sales" page: what the Growi sandbox holds (its own control API, which
+// answers any origin) and the proxy's queue depth (its public /healthz). The production proxy
+// carries no demo-only route; per-sale delivery state is the admin API's business.
+import { money, sandboxSales, sandboxUrl } from './shop.js';
 
 const status = document.getElementById('sales-status');
+const queue = document.getElementById('queue');
 
 function cell(tr, text, cls) {
   const td = tr.insertCell();
@@ -20,42 +23,37 @@ function fill(id, rows, columns, empty) {
   }
   for (const row of rows) {
     const tr = body.insertRow();
-    tr.dataset.order = row.order_id ?? row.external_id ?? '';
+    tr.dataset.order = row.external_id ?? '';
     for (const [f, cls] of columns) cell(tr, f(row), cls);
   }
 }
 
 async function refresh() {
-  let data;
-  try {
-    const r = await fetch('/demo/api/sales', { headers: { accept: 'application/json' } });
-    if (!r.ok) throw new Error(`GET /demo/api/sales answered ${r.status}`);
-    data = await r.json();
-    status.textContent = `Updated ${new Date().toLocaleTimeString()}.`;
-  } catch (e) {
-    status.textContent = `No sales feed (${e.message}): it is served by \`cargo xtask demo\`.`;
-    data = {};
-  }
-  const sandbox = Array.isArray(data.sandbox) ? [...data.sandbox].reverse() : [];
-  const proxy = Array.isArray(data.proxy) ? data.proxy : [];
-  fill('sandbox-sales', sandbox, [
-    [(s) => s.external_id ?? s.order_id, 'mono'],
+  const sales = await sandboxSales();
+  status.textContent = sales
+    ? `Updated ${new Date().toLocaleTimeString()}.`
+    : `The sandbox at ${sandboxUrl()} does not answer (start the demo with \`cargo xtask demo\`, or open this page with ?sandbox=URL).`;
+  // Newest first, by Growi's id.
+  const rows = (sales || [])
+    .filter((s) => s.platform === 'website')
+    .sort((a, b) => b.id - a.id);
+  fill('sandbox-sales', rows, [
+    [(s) => s.external_id, 'mono'],
     [(s) => s.campaign_affiliate_id ?? (s.growi_user_id && `user ${s.growi_user_id}`)],
     [(s) => (s.total != null ? money(s.total, s.currency || 'usd') : null), 'num'],
-    [(s) => (s.commission != null ? money(s.commission, s.currency || 'usd') : null), 'num'],
-    [(s) => s.visitor_uid && s.visitor_uid.slice(0, 8) + '…', 'mono'],
-    [(s) => s.occurred_at && new Date(s.occurred_at).toLocaleString()],
+    [(s) => (s.commission != null ? money(s.commission, s.currency || 'usd') : null), 'num wide-only'],
+    [(s) => s.status, 'state'],
+    [(s) => s.visitor_uid && s.visitor_uid.slice(0, 8) + '…', 'mono wide-only'],
+    [(s) => s.occurred_at && new Date(s.occurred_at).toLocaleString(), 'wide-only'],
   ], 'No sales yet.');
-  fill('proxy-sales', proxy, [
-    [(s) => s.order_id, 'mono'],
-    [(s) => s.state],
-    [(s) => String(s.attempts ?? '–'), 'num'],
-    [(s) => (s.growi_id != null ? String(s.growi_id) : null), 'mono'],
-    [(s) => s.last_error],
-  ], 'Nothing in the proxy outbox yet.');
-  for (const tr of document.querySelectorAll('#proxy-sales tbody tr')) {
-    const st = tr.cells[1];
-    if (st && tr.dataset.order) st.className = 'state state-' + st.textContent;
+  try {
+    const h = await (await fetch('/salebeacon/healthz')).json();
+    queue.dataset.depth = String(h.queue_depth);
+    queue.textContent = h.queue_depth === 0
+      ? 'The proxy has delivered everything it accepted.'
+      : `${h.queue_depth} waiting in the proxy's outbox (Growi takes one request every 2 s).`;
+  } catch (e) {
+    queue.textContent = `The proxy does not answer (${e.message}).`;
   }
 }
 

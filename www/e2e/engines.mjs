@@ -399,6 +399,7 @@ class Page {
 class Owner {
   constructor() {
     this.cleanups = [];
+    this.finally = []; // run once everything has stopped (e.g. removing a profile folder)
     this.closed = false;
     this.ready = null;
   }
@@ -427,6 +428,11 @@ class Owner {
       await this._runCleanups();
       if (this.ready) await Promise.race([this.ready.catch(() => {}), sleep(90000)]);
       await this._runCleanups();
+      for (const fn of this.finally) {
+        try {
+          await fn();
+        } catch {}
+      }
       this._afterClose?.();
     })();
     return this._closing;
@@ -520,7 +526,7 @@ async function launchChromium(engine, { domains }) {
   engine.hostMapping = `--host-resolver-rules=${rules}`;
   const binary = process.env.CHROMIUM || '/usr/bin/chromium';
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-chromium-'));
-  await engine.track(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  engine.finally.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
   engine.pidNamespace = canUsePidNamespace();
   const browser = await chromium.launch({
     executablePath: engine.pidNamespace ? pidNamespaceWrapper(tmp, 'chromium', binary) : binary,
@@ -596,7 +602,7 @@ async function launchFirefox(engine, { domains, hosts }) {
   });
   engine.hostMapping = `network.dns.localDomains=${names.join(',')}`;
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-firefox-'));
-  await engine.track(() => fs.rmSync(profile, { recursive: true, force: true }));
+  engine.finally.push(() => fs.rmSync(profile, { recursive: true, force: true }));
   const browser = await puppeteer.launch({
     browser: 'firefox',
     protocol: 'webDriverBiDi',

@@ -307,6 +307,12 @@ export async function startStack({ proxyArgs = [], proxyEnv = {}, sitePages = nu
         if (!context) {
           context = await stack.browser.newContext();
           stack.contexts.push(context);
+          // The demo pages ask the sandbox what "Growi" holds; tell them where this one is.
+          await context.addInitScript((sandbox) => {
+            try {
+              localStorage.setItem('demo:sandbox', sandbox);
+            } catch (_) {}
+          }, sandboxOrigin);
           await context.addInitScript(() => {
             window.__csp = [];
             window.__unhandled = [];

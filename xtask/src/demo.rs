@@ -137,7 +137,6 @@ pub fn run(opts: Options) -> Result<()> {
         .arg(package::pkg_dir())
         .arg("--site-dir")
         .arg(root.join("www").join("demo"))
-        .args(["--demo-sandbox", &sandbox_root])
         .env("GROWI_API_KEY", DEMO_API_KEY)
         .env("SALEBEACON_ADMIN_TOKEN", DEMO_ADMIN_TOKEN)
         .stdout(Stdio::piped())
@@ -158,7 +157,11 @@ pub fn run(opts: Options) -> Result<()> {
     let site = format!("http://127.0.0.1:{}", opts.port);
     println!();
     println!("  demo storefront:  {site}/?ref=creator42");
-    println!("  recorded sales:   {site}/sales.html");
+    if opts.sandbox_port == 4010 {
+        println!("  recorded sales:   {site}/sales.html");
+    } else {
+        println!("  recorded sales:   {site}/sales.html?sandbox={sandbox_root}");
+    }
     println!("  admin API:        curl -H 'Authorization: Bearer {DEMO_ADMIN_TOKEN}' {site}/salebeacon/admin/sales");
     println!("  Growi sandbox:    {sandbox_root}/api/public/v1 (key {DEMO_API_KEY}; 2 s between requests, like Growi)");
     println!();

@@ -8,8 +8,6 @@
 //!   (`app.3f9a1c0b.js`, `app-3f9a1c0b.wasm`) is immutable for a year; any other name is
 //!   revalidated (`no-cache`), so a new release is picked up at once.
 //! - `GET /...` from `--site-dir` (the demo storefront): `/` and folders map to `index.html`.
-//! - `GET /demo/api/sales` with `--demo-sandbox`: the sandbox's sales beside the proxy's delivery
-//!   state, for the demo's sales page. Never enable it in front of real Growi.
 //!
 //! It sits outside the browser trust guard: a GET of a script carries no sale. What is served is
 //! exactly the regular files inside the two folders, and nothing else: names are checked after
@@ -19,13 +17,12 @@
 
 use crate::config::ProxyConfig;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use percent_encoding::percent_decode_str;
-use serde_json::{json, Value};
 use std::path::PathBuf;
 
 /// The static-file routes for `config` (none when no folder is configured).
@@ -42,9 +39,6 @@ pub fn routes(config: &ProxyConfig) -> Router<AppState> {
                 async move { serve(&root, &[file], false, &headers).await }
             }),
         );
-    }
-    if config.demo_sandbox.is_some() {
-        router = router.route("/demo/api/sales", get(demo_sales));
     }
     if let Some(site) = config.site_dir.clone() {
         let root = Root::new(site);
@@ -195,46 +189,6 @@ async fn serve(root: &Root, segments: &[String], index: bool, headers: &HeaderMa
         return (StatusCode::NOT_MODIFIED, out).into_response();
     }
     (StatusCode::OK, out, bytes).into_response()
-}
-
-async fn demo_sales(State(state): State<AppState>) -> Response {
-    let proxy: Vec<Value> = match state.outbox.list(None, 1000).await {
-        Ok(jobs) => jobs
-            .into_iter()
-            .map(|j| {
-                json!({"order_id": j.order_id, "kind": j.kind, "state": j.state, "attempts": j.attempts,
-                       "last_error": j.last_error, "growi_id": j.growi_id})
-            })
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "demo: cannot list the outbox");
-            Vec::new()
-        }
-    };
-    let sandbox = match &state.config.demo_sandbox {
-        Some(root) => fetch_sandbox_sales(root).await,
-        None => Value::Null,
-    };
-    Json(json!({ "sandbox": sandbox, "proxy": proxy })).into_response()
-}
-
-async fn fetch_sandbox_sales(root: &str) -> Value {
-    let url = format!("{}/_sandbox/sales", root.trim_end_matches('/'));
-    let answer = match reqwest::get(&url).await {
-        Ok(r) => r.json::<Value>().await.ok(),
-        Err(e) => {
-            tracing::warn!(error = %e, "demo: cannot reach the sandbox");
-            None
-        }
-    };
-    match answer {
-        Some(Value::Array(a)) => Value::Array(a),
-        Some(Value::Object(mut o)) => o
-            .remove("data")
-            .or_else(|| o.remove("sales"))
-            .unwrap_or(Value::Array(Vec::new())),
-        _ => Value::Array(Vec::new()),
-    }
 }
 
 #[cfg(test)]

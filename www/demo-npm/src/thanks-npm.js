@@ -1,6 +1,6 @@
 // npm form: the thank-you page of a shop built with a bundler.
 import { init, trackSale, visitorId, attribution, isSaleBeaconError } from 'salebeacon';
-import { readOrder, showResult, money } from '../../demo/shop.js';
+import { readOrder, showResult, money, showBanner } from '../../demo/shop.js';
 
 const order = readOrder();
 const result = document.getElementById('result');
@@ -9,6 +9,7 @@ try {
   await init({ endpoint: '/salebeacon' });
   result.dataset.visitor = visitorId() ?? '';
   result.dataset.tag = attribution()?.campaign_affiliate_id ?? '';
+  showBanner(attribution(), visitorId());
   if (!order) {
     showResult('error', 'No order on this page: go through the checkout first.');
   } else {

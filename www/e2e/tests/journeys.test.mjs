@@ -59,14 +59,15 @@ test('script-tag journey: creator link → checkout → salebeacon("sale") thank
   assert.equal(await page.getAttribute('#result', 'data-status'), 'duplicate');
   assert.equal((await stack.sandbox.sales()).length, 1);
 
-  // The demo's "Recorded sales" page shows it, with the proxy's delivery state (where the demo
-  // server provides /demo/api/sales).
-  if ((await fetch(`${stack.site}/demo/api/sales`)).ok) {
-    await page.goto(`${stack.site}/sales.html`);
-    await page.locator(`#sandbox-sales tr[data-order="${orderId}"]`).waitFor();
-    const state = page.locator(`#proxy-sales tr[data-order="${orderId}"] td.state`);
-    assert.equal(await state.textContent(), 'sent');
-  }
+  // The demo's "Recorded sales" page shows it, read from the sandbox's own API (the proxy carries
+  // no demo route), with the proxy's queue from its public /healthz.
+  await page.goto(`${stack.site}/sales.html?sandbox=${encodeURIComponent(stack.sandbox.origin)}`);
+  await page.locator(`#sandbox-sales tr[data-order="${orderId}"]`).waitFor();
+  const state = page.locator(`#sandbox-sales tr[data-order="${orderId}"] td.state`);
+  assert.equal(await state.textContent(), 'unpaid');
+  await page.locator('#queue[data-depth="0"]').waitFor();
+  assert.equal(await page.getAttribute('#attribution', 'data-tag'), 'creator42', 'the banner is shown');
+  await assertCleanPage(page);
 });
 
 test('npm journey: the thank-you page is a Vite 7 build importing the package', async () => {
@@ -90,7 +91,11 @@ test('pixel journey: <img> on the thank-you page, attribution from the cookies',
   const page = await stack.newPage();
   const { visitor } = await land(page, `${stack.site}/?ref=creator42`);
   const { orderId, status, total } = await buy(page, 'pixel', { quantity: 1 });
-  assert.equal(status, 'pixel');
+  // First the page says only what a pixel can know ('pixel'); then it sees the sale arrive at the
+  // sandbox (the harness told the demo where it is). Either may be showing already.
+  assert.ok(['pixel', 'recorded'].includes(status), status);
+  await page.locator('#result[data-status="recorded"]').waitFor({ timeout: 20000 });
+  assert.equal(await page.getAttribute('#attribution', 'data-tag'), 'creator42', 'the banner is shown');
   const src = await page.getAttribute('#pixel', 'src');
   assert.doesNotMatch(src, /email|name|%40/, 'no personal data in the pixel URL');
   const sale = await assertRecorded({ orderId, total, visitor });
@@ -147,8 +152,10 @@ test('a visitor without a creator link produces no sale', async () => {
 
   // The pixel form on the same visit: the proxy answers its GIF and records nothing.
   const pixelOrder = `ORD-NOAFF-${Date.now()}`;
-  await page.goto(`${stack.site}/thanks-pixel.html?order_id=${pixelOrder}&total=4999&currency=usd`);
+  await page.goto(`${stack.site}/thanks-pixel.html?order_id=${pixelOrder}&total=4999&currency=usd&wait=2`);
   await page.locator('#result[data-status="pixel"]').waitFor();
+  // A refused pixel is not shown as a success: the page watches Growi and says it never came.
+  await page.locator('#result[data-status="missing"]').waitFor({ timeout: 10000 });
   assert.equal(await stack.proxy.sale(pixelOrder), null);
   assert.deepEqual(await stack.sandbox.sales(), []);
   const creates = (await stack.sandbox.requests()).filter((r) => r.method === 'POST');

@@ -78,7 +78,7 @@ test('the loader replays queued commands in order, fires ready, and reads the no
 
 test('trackSale of an object whose fields cannot be read rejects with invalid_sale, never hangs', async () => {
   const page = await stack.newPage();
-  await page.goto(`${stack.site}/thanks-pixel.html?order_id=ORD-NONE&total=1&currency=usd&ref=creator42`);
+  await page.goto(`${stack.site}/dev/blank.html?ref=creator42`);
   const r = await page.evaluate(async () => {
     const m = await import('/salebeacon/index.js');
     await m.init({ endpoint: '/salebeacon' });
@@ -110,8 +110,8 @@ test('trackSale of an object whose fields cannot be read rejects with invalid_sa
 
 test('npm entry: sync calls before load, not_initialized rejections, then the real API', async () => {
   const page = await stack.newPage();
-  // thanks-pixel.html has no tracker of its own: a clean slate for importing the package.
-  await page.goto(`${stack.site}/thanks-pixel.html?order_id=ORD-NONE&total=1&currency=usd&ref=creator42`);
+  // A page without a tracker of its own: a clean slate for importing the package.
+  await page.goto(`${stack.site}/dev/blank.html?ref=creator42`);
   const r = await page.evaluate(async () => {
     const m = await import('/salebeacon/index.js');
     const out = { visitorBefore: m.visitorId(), attributionBefore: m.attribution() };
