@@ -14,6 +14,9 @@
 //!   JavaScript. It is the only module that touches web APIs; that one cfg boundary keeps the core
 //!   testable with plain `cargo test`.
 
+// The no-panic rule, enforced: nothing a user, a config or the network controls may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod attribution;
 pub mod contract;
 pub mod issue;

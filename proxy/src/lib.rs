@@ -24,6 +24,9 @@
 //! whole proxy (server + sender + outbox) and hands back a [`RunningProxy`] for tests, the demo
 //! and the benchmark; the binary is a thin shell around it.
 
+// The no-panic rule, enforced: nothing a user, a config or the network controls may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod clock;
 pub mod config;
 pub mod error;

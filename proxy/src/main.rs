@@ -5,6 +5,9 @@
 //! Everything of substance lives in the library (`salebeacon_proxy`), so tests, the demo and the
 //! benchmark run exactly what this binary runs.
 
+// The no-panic rule, enforced: nothing a user, a config or the network controls may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use clap::{Parser, Subcommand, ValueEnum};
 use salebeacon_proxy::config::{RunArgs, ENV_ORDER_TOKEN_SECRET};
 use salebeacon_proxy::{sign_order_token, ProxyConfig};

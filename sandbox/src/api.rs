@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::limits::{KeyId, Rejection};
 use crate::money::MajorSum;
+use crate::sale::{SaleStatus, SandboxSale};
 use crate::state::{RecordedRequest, SandboxState};
-use crate::store::{SaleStatus, SandboxSale};
 use crate::{control, timefmt, validate};
 
 /// The API's base path.

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::faults::Faults;
+use crate::sale::SandboxSale;
 use crate::state::{RecordedRequest, SandboxState};
-use crate::store::SandboxSale;
 
 /// The control routes (merged into [`crate::app`]).
 pub fn routes() -> Router<SandboxState> {

@@ -27,10 +27,13 @@
 //! ```
 //!
 //! Module map: `api` (routes, the auth/limit/fault gate), `validate` (request bodies and Growi's
-//! 422 messages), `store` (sales and the state file), `limits` (rate limiting), `faults`
+//! 422 messages), `sale` (the sale types), `store` (sales and the state file), `limits` (rate limiting), `faults`
 //! (fault injection), `seed` (campaigns and affiliates), `control` (the `/_sandbox` API),
 //! `server` (the accept loop that makes `down` a connection reset), `error` (every error answer),
 //! `money` and `timefmt` (amounts and timestamps).
+
+// The no-panic rule, enforced: nothing a user, a config or the network controls may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
 pub mod control;
@@ -38,6 +41,7 @@ pub mod error;
 pub mod faults;
 pub mod limits;
 pub mod money;
+pub mod sale;
 pub mod seed;
 pub mod server;
 pub mod state;
@@ -57,10 +61,11 @@ pub use api::{app, API_BASE};
 pub use error::{ApiError, SandboxError};
 pub use faults::Faults;
 pub use money::CommissionRule;
+pub use sale::{SaleStatus, SaleType, SandboxSale};
 pub use seed::{Affiliate, Campaign, Seed, SeedError};
 pub use server::serve;
 pub use state::{RecordedRequest, SandboxState};
-pub use store::{SaleStatus, SaleType, SandboxSale, StoreError};
+pub use store::StoreError;
 
 /// The default API key of [`SandboxConfig::default`].
 pub const DEFAULT_API_KEY: &str = "sk_test_sandbox";

@@ -5,6 +5,9 @@
 //! http://ADDR/api/public/v1` is what the demo waits for and parses, logs go to stderr, and
 //! Ctrl-C / SIGTERM shut down gracefully. The API key is never printed or logged.
 
+// The no-panic rule, enforced: nothing a user, a config or the network controls may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::money::{is_currency_code, CommissionRule};
-use crate::store::{SaleStatus, SaleType, SandboxSale};
+use crate::sale::{SaleStatus, SaleType, SandboxSale};
 use crate::timefmt;
 
 /// The id of the first sale created when the seed does not say otherwise.

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::SandboxError;
 use crate::faults::{FaultInjector, Faults};
 use crate::limits::{KeyId, RateLimiter};
+use crate::sale::SandboxSale;
 use crate::seed::Seed;
-use crate::store::{SandboxSale, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::SandboxConfig;
 
 /// The request log keeps at most this many entries (oldest dropped first).

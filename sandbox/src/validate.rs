@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ATTRIBUTION_REQUIRED};
 use crate::money::is_currency_code;
+use crate::sale::{SaleStatus, SaleType, SandboxSale};
 use crate::seed::{Affiliate, Seed};
-use crate::store::{SaleStatus, SaleType, SandboxSale};
 use crate::timefmt;
 
 /// Longest accepted `order_id` and free-text field, in bytes of UTF-8 (the project's reading of
