@@ -199,6 +199,22 @@ pub fn build_with(opts: Options, found: &tools::Tools) -> Result<PathBuf> {
     )
     .context("bundling the loader (esbuild)")?;
 
+    // Brotli copies (quality 11) of what pages download: the proxy serves them to browsers that
+    // take brotli, so a page downloads what the size table says.
+    for entry in std::fs::read_dir(&pkg)? {
+        let path = entry?.path();
+        if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("js" | "wasm")
+        ) {
+            let bytes = std::fs::read(&path)?;
+            let mut name = path.clone().into_os_string();
+            name.push(".br");
+            std::fs::write(PathBuf::from(name), size::brotli(&bytes))
+                .with_context(|| format!("writing the brotli copy of {}", path.display()))?;
+        }
+    }
+
     let extra = package_sources();
     cmd::header(&format!("copy {}/", tools::shown(&extra)));
     for name in copy_files(&extra, &pkg)? {

@@ -35,13 +35,18 @@ pub fn gzip_len(data: &[u8]) -> u64 {
 }
 
 /// brotli at quality 11, window 22 (the `brotli` CLI's defaults for `-q 11`).
-pub fn brotli_len(data: &[u8]) -> u64 {
+pub fn brotli(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     {
         let mut enc = brotli::CompressorWriter::new(&mut out, 4096, 11, 22);
         enc.write_all(data).expect("writing to a Vec cannot fail");
     }
-    out.len() as u64
+    out
+}
+
+/// The length of [`brotli`]'s output.
+pub fn brotli_len(data: &[u8]) -> u64 {
+    brotli(data).len() as u64
 }
 
 /// Measures every `.js` and `.wasm` file directly in `dir`, sorted by name.
