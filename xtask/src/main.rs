@@ -5,6 +5,7 @@
 //! cargo xtask test [--quick] [PART...]       every check and test; PART: lint native browser e2e
 //! cargo xtask bench proxy [-- ARGS...]       the proxy load benchmark (release build)
 //! cargo xtask bench size                     build the package and print its sizes
+//! cargo xtask bench embed [--runs N]         the embed against its peers in Chromium (builds nothing)
 //! cargo xtask demo [--port N]                the demo storefront, proxy and sandbox
 //! ```
 //!
@@ -14,6 +15,7 @@
 //! `.cargo/config.toml`. Arguments are parsed by hand to keep this crate's own build short on a
 //! fresh machine.
 
+mod bench;
 mod cmd;
 mod demo;
 mod package;
@@ -35,6 +37,9 @@ commands:
                              lint, native, wasm, e2e (default: all; --quick skips lint)
   bench proxy [-- ARGS...]   run the proxy benchmark (cargo run --release --example bench)
   bench size                 build the package and print its size table
+  bench embed [--runs N]     salebeacon's embed and five peers in headless Chromium: bytes,
+                             main-thread time, long tasks, budgets (uses the built pkg/ and
+                             release binaries; N cold loads per page, default 15)
   demo [--port N] [--sandbox-port N]
                              build everything and run the demo storefront with the proxy
                              and the Growi sandbox (default ports 8080 and 4010)
@@ -48,6 +53,7 @@ enum Task {
     Test(suites::Options),
     BenchProxy(Vec<String>),
     BenchSize,
+    BenchEmbed(bench::Options),
     Demo { port: u16, sandbox_port: u16 },
     Help,
 }
@@ -89,7 +95,19 @@ fn parse(args: &[String]) -> Result<Task> {
             Task::BenchProxy(rest.iter().map(|s| s.to_string()).collect())
         }
         ["bench", "size"] => Task::BenchSize,
-        ["bench", ..] => bail!("`bench` takes `proxy` or `size`"),
+        ["bench", "embed", rest @ ..] => {
+            let mut opts = bench::Options::default();
+            match rest {
+                [] => {}
+                ["--runs", n] => match n.parse::<u32>() {
+                    Ok(n) if n > 0 => opts.runs = Some(n),
+                    _ => bail!("--runs takes a positive number, not `{n}`"),
+                },
+                _ => bail!("`bench embed` takes only --runs N"),
+            }
+            Task::BenchEmbed(opts)
+        }
+        ["bench", ..] => bail!("`bench` takes `proxy`, `size` or `embed`"),
         ["demo", rest @ ..] => {
             let mut d = demo::Options::default();
             let mut it = rest.iter();
@@ -136,6 +154,7 @@ fn main() -> ExitCode {
             };
         }
         Task::BenchProxy(args) => bench_proxy(&args),
+        Task::BenchEmbed(opts) => bench::embed(&opts),
         Task::Demo { port, sandbox_port } => demo::run(demo::Options { port, sandbox_port }),
     };
     match result {
@@ -196,6 +215,16 @@ mod tests {
             Task::BenchProxy(vec!["-n".into(), "5".into()])
         );
         assert_eq!(p(&["bench", "size"]).unwrap(), Task::BenchSize);
+        assert_eq!(
+            p(&["bench", "embed"]).unwrap(),
+            Task::BenchEmbed(bench::Options { runs: None })
+        );
+        assert_eq!(
+            p(&["bench", "embed", "--runs", "5"]).unwrap(),
+            Task::BenchEmbed(bench::Options { runs: Some(5) })
+        );
+        assert!(p(&["bench", "embed", "--runs", "0"]).is_err());
+        assert!(p(&["bench", "embed", "--fast"]).is_err());
         assert_eq!(
             p(&["demo"]).unwrap(),
             Task::Demo {
