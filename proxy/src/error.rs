@@ -49,7 +49,7 @@ pub enum AppError {
     /// 409: the request does not fit the current state.
     #[error("{0}")]
     Conflict(String),
-    /// 503: the outbox is not usable.
+    /// 503 with `Retry-After: 2`: the outbox is not usable (its database is down or restarting).
     #[error("outbox unavailable: {0}")]
     Unavailable(String),
     /// 500: a bug or an unexpected failure. The detail is logged, never answered.
@@ -143,6 +143,12 @@ impl IntoResponse for AppError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            // The database is restarting or unreachable: ask for a retry in a moment.
+            AppError::Unavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(2u64));
             }
             AppError::Unauthorized => {
                 response.headers_mut().insert(

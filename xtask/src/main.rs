@@ -19,6 +19,7 @@ mod bench;
 mod cmd;
 mod demo;
 mod package;
+mod postgres;
 mod size;
 mod suites;
 mod tools;

@@ -96,7 +96,8 @@ impl Pacer {
         self.recent.push_back(took);
         let fastest = self.fastest.map_or(took, |f| f.min(took));
         self.fastest = Some(fastest);
-        self.extra = took.saturating_sub(self.lower_bound()).min(self.pace);
+        // Not capped: a slow request may have arrived just before its answer came back.
+        self.extra = took.saturating_sub(self.lower_bound());
     }
 
     /// The least delay the next request can be expected to have.
