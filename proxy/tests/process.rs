@@ -170,6 +170,32 @@ async fn start_up_errors_name_the_problem() {
     let out = run(vec![("GROWI_API_KEY", API_KEY)], vec![]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open the outbox"));
+    // A PostgreSQL server that is not there: named, with its password masked.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let out = std::process::Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("GROWI_API_KEY", API_KEY)
+        .env(
+            "SALEBEACON_DB",
+            format!("postgres://shop:pg-pass-0123@127.0.0.1:{closed}/salebeacon"),
+        )
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("cannot open the outbox")
+            && err.contains(&format!(
+                "postgres://shop:***@127.0.0.1:{closed}/salebeacon"
+            )),
+        "{err}"
+    );
+    assert!(!err.contains("pg-pass-0123"), "{err}");
+    assert_no_secrets(&err);
 }
 
 #[tokio::test]
