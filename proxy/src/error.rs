@@ -37,6 +37,9 @@ pub enum AppError {
     /// 403: a cross-origin call from an origin that is not configured.
     #[error("origin not allowed")]
     OriginNotAllowed,
+    /// 403: a dashboard request that fails the CSRF checks, or the like.
+    #[error("{0}")]
+    Forbidden(String),
     /// 401: missing or wrong admin token.
     #[error("unauthorized")]
     Unauthorized,
@@ -65,7 +68,7 @@ impl AppError {
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::OriginNotAllowed => StatusCode::FORBIDDEN,
+            AppError::OriginNotAllowed | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -107,7 +110,10 @@ impl IntoResponse for AppError {
                 json!({ "error": format!("invalid {what}"), "issues": issues })
             }
             AppError::Unusable { message, issues } => json!({ "error": message, "issues": issues }),
-            AppError::BadRequest(m) | AppError::NotFound(m) | AppError::Conflict(m) => {
+            AppError::BadRequest(m)
+            | AppError::NotFound(m)
+            | AppError::Conflict(m)
+            | AppError::Forbidden(m) => {
                 json!({ "error": m })
             }
             AppError::TooLarge { limit } => {
