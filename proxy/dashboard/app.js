@@ -223,7 +223,12 @@ async function openSale(orderId) {
     li.textContent = 'none';
     ul.append(li);
   }
+  // A failed create never reached Growi: only a retry (or an erasure) makes sense for it.
   $('retry').hidden = s.state !== 'failed';
+  const atGrowi = s.state !== 'failed';
+  $('cancel').hidden = !atGrowi;
+  $('refund').hidden = !atGrowi;
+  $('correct').hidden = !atGrowi;
   $('detail-message').textContent = '';
   if (!$('detail').open) $('detail').showModal();
 }
@@ -306,7 +311,7 @@ function wire() {
 async function start() {
   wire();
   const r = await call('GET', 'session');
-  if (r.ok) {
+  if (r.ok && r.data.signed_in) {
     csrf = r.data.csrf;
     await showSales();
   } else {

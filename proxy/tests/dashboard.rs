@@ -99,10 +99,15 @@ async fn a_session_signs_in_checks_csrf_and_signs_out() {
         202
     );
 
-    // A wrong token: 401, no cookie. GET session without one: 401.
+    // A wrong token: 401, no cookie. Without a cookie, not signed in; nor is the API open.
     let (status, signed, set) = sign_in(&c, &base, "not-the-admin-token").await;
     assert_eq!((status, signed.is_none(), set.as_str()), (401, true, ""));
     let r = c.get(format!("{base}/admin/session")).send().await.unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"signed_in": false})
+    );
+    let r = c.get(format!("{base}/admin/sales")).send().await.unwrap();
     assert_eq!(r.status(), 401);
 
     let (status, signed, set) = sign_in(&c, &base, ADMIN_TOKEN).await;

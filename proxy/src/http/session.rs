@@ -5,8 +5,8 @@
 //!   HttpOnly (no script reads it), `SameSite=Strict` (no other site's page sends it),
 //!   `Path={base}/admin`, `Secure` as the `/touch` cookies are, for eight hours. The token itself
 //!   is never stored in the browser (not in the URL, not in localStorage).
-//! - `GET {base}/admin/session` answers the session's CSRF token and expiry (401 without a
-//!   session), which the dashboard's script sends back as `X-CSRF-Token`.
+//! - `GET {base}/admin/session` answers whether the browser is signed in, with the session's CSRF
+//!   token and expiry, which the dashboard's script sends back as `X-CSRF-Token`.
 //! - `DELETE {base}/admin/session` signs out (clears the cookie).
 //!
 //! The session is **stateless**: the cookie is `<expiry>.<nonce>.<mac>`, an HMAC-SHA256 under a key
@@ -204,7 +204,9 @@ pub async fn sign_in(
     Ok(r)
 }
 
-/// `GET {base}/admin/session`: the current session's CSRF token, or 401.
+/// `GET {base}/admin/session`: whether this browser is signed in, and if so the session's CSRF
+/// token (`{"signed_in": false}` otherwise: the page asks before it knows, and a 401 would be a
+/// console error on every visit).
 pub async fn current(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -212,9 +214,13 @@ pub async fn current(
     if state.config.admin_token.is_none() {
         return Err(AppError::AdminDisabled);
     }
-    let session = of_request(&state, &headers).ok_or(AppError::Unauthorized)?;
-    let mut r =
-        Json(json!({"csrf": session.csrf, "expires_at": session.expires_at})).into_response();
+    let body = match of_request(&state, &headers) {
+        Some(session) => {
+            json!({"signed_in": true, "csrf": session.csrf, "expires_at": session.expires_at})
+        }
+        None => json!({"signed_in": false}),
+    };
+    let mut r = Json(body).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
