@@ -55,7 +55,10 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
     }
 }
 
-/// Years outside 1970..=9999 are not plausible for a sale.
+/// Years outside 1970..=9999 are not plausible for a sale. The rule holds for the instant in UTC,
+/// the form we send: a local time inside the range whose offset takes it outside (e.g.
+/// `1970-01-01T00:00:00+01:00`) is refused too, or a sale would be accepted here and its own body
+/// refused on the way back in.
 const MIN_YEAR: i64 = 1970;
 const MAX_YEAR: i64 = 9999;
 
@@ -96,7 +99,8 @@ fn num(s: &str) -> Option<i64> {
 
 /// Parses an RFC 3339 date-time with a time zone (`Z` or `±hh:mm`), e.g.
 /// `2025-09-30T23:55:29Z`, `2025-09-30 23:55:29.5+02:00`. A date without a time or a time without
-/// a zone is refused: a sale's time must be unambiguous.
+/// a zone is refused: a sale's time must be unambiguous. So is an instant outside the years
+/// 1970..=9999 in UTC (see `MIN_YEAR`).
 pub fn parse_rfc3339(text: &str) -> Option<UnixMillis> {
     let s = text.trim();
     if !s.is_ascii() || s.len() < 20 {
@@ -154,7 +158,9 @@ pub fn parse_rfc3339(text: &str) -> Option<UnixMillis> {
     };
     // A leap second (:60) is read as the next second, as most systems do.
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset_minutes * 60;
-    Some(secs * 1000 + millis)
+    (0..=MAX_UNIX_SECONDS)
+        .contains(&secs)
+        .then_some(secs * 1000 + millis)
 }
 
 /// Formats as Growi does: `2025-09-30T23:55:29.000Z`.
@@ -226,6 +232,10 @@ mod tests {
             "yesterday",
             "2025-01-01T00:00:00Zjunk",
             "２０２５-01-01T00:00:00Z",
+            // Inside the years as written, outside them in UTC (found by tests/fuzz.rs).
+            "1970-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-00:01",
+            "9999-12-31T23:59:60Z",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
