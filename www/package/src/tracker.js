@@ -50,8 +50,9 @@ function domain() {
 function persist() {
   if (!may()) return;
   if (t.aff) {
-    const expires = t.info ? Date.parse(t.info.expires_at) : Date.now() + keepMs();
-    setCookie(AFF_COOKIE, t.aff, (expires - Date.now()) / 1000, domain());
+    // Without its description (a thank-you page that loaded only the `order` module) the cookie
+    // is left as it is: its lifetime is the attribution's, which only the description knows.
+    if (t.info) setCookie(AFF_COOKIE, t.aff, (Date.parse(t.info.expires_at) - Date.now()) / 1000, domain());
     storage.set('aff', t.aff);
     if (t.info) storage.set('aff_info', JSON.stringify(t.info));
   }
@@ -72,10 +73,13 @@ function forget() {
   t.aff = t.info = t.vid = null;
 }
 
-/** Describes the attribution (the `visit` module's rules). */
+/** Describes the attribution with the `visit` module's rules, loading the module if need be. */
 async function describe() {
   if (!t.aff) return (t.info = null);
-  const m = await need('visit');
+  return describeWith(await need('visit'));
+}
+
+function describeWith(m) {
   t.info = JSON.parse(m.describe(t.aff, t.options.windowDays, Date.now()));
   if (!t.info) t.aff = null; // expired or unreadable
   return t.info;
@@ -156,7 +160,9 @@ export async function init(options, hints) {
   }
   await Promise.all(loads);
   if (!blocked()) {
-    if (t.aff && (changed || !t.info)) await describe();
+    // Described when the `visit` module is here anyway; a thank-you page that needs only the
+    // `order` module does not download `visit` for it (the sale reads the attribution itself).
+    if (t.aff && (changed || !t.info) && loaded('visit')) await describe();
     const v = loaded('visit');
     if (v) t.vid = v.visitor(t.vid || '', randomBytes());
     persist();
@@ -313,7 +319,10 @@ export async function consent(state) {
 
 /** The current attribution, or null (none, or before init() resolved). */
 export function attribution() {
-  return t && !blocked() && t.info && Date.parse(t.info.expires_at) > Date.now() ? { ...t.info } : null;
+  if (!t || blocked()) return null;
+  const m = loaded('visit');
+  if (t.aff && !t.info && m) describeWith(m);
+  return t.info && Date.parse(t.info.expires_at) > Date.now() ? { ...t.info } : null;
 }
 
 /** The visitor uid (a UUID v4), or null (nothing may be stored, or before init() resolved). */
