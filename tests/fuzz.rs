@@ -246,18 +246,30 @@ fn check_tracker_sale(answer: &str) -> Result<(), String> {
 }
 
 fn sale_property(case: &(Body, String, String, u32, i64)) -> Result<(), String> {
+    sale_property_counted(case, &Tally::default())
+}
+
+fn sale_property_counted(
+    case: &(Body, String, String, u32, i64),
+    tally: &Tally,
+) -> Result<(), String> {
     let (Body(body), aff, vid, window, now) = case;
     let parsed = serde_json::from_slice::<SaleInput>(body);
     let pairs = serde_json::from_slice::<Pairs>(body);
     match (parsed, pairs) {
         (Ok(input), Ok(Pairs(fields))) => {
+            tally.count(match input.validate(Origin::Browser) {
+                Ok(_) => "valid",
+                Err(SaleError::Unattributed) => "unattributed",
+                Err(_) => "invalid",
+            });
             let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
             for origin in [Origin::Browser, Origin::Server] {
                 check_sale(&input, &keys, origin)?;
             }
             check_tracker_sale(&tracker::sale(fields.clone(), aff, vid, *window, *now))?;
         }
-        (Err(_), Err(_)) => {}
+        (Err(_), Err(_)) => tally.count("not_an_object"),
         (a, b) => return Err(format!("the two readings disagree: {a:?} / {}", b.is_ok())),
     }
     Ok(())
@@ -274,6 +286,7 @@ fn sale_bodies() -> BoxedStrategy<Body> {
 
 #[test]
 fn fuzz_sale_validation() {
+    let tally = Tally::default();
     fuzz(
         "core_sale_validation",
         (
@@ -283,8 +296,9 @@ fn fuzz_sale_validation() {
             window_days(),
             now_ms(),
         ),
-        sale_property,
+        |c| sale_property_counted(c, &tally),
     );
+    tally.print("core_sale_validation");
 }
 
 // --- updates ---------------------------------------------------------------------------------

@@ -177,6 +177,7 @@ struct Harness {
     faulty: SandboxState,
     inputs: u64,
     fresh: u64,
+    outcomes: Tally,
 }
 
 fn state(faults: Faults) -> SandboxState {
@@ -205,6 +206,7 @@ impl Harness {
             }),
             inputs: 0,
             fresh: 0,
+            outcomes: Tally::default(),
         }
     }
 
@@ -307,6 +309,16 @@ impl Harness {
         let state = if c.faulty { &self.faulty } else { &self.calm };
         let method = req.method().clone();
         let (status, v, text) = self.send(state, req);
+        let kind = match &c.call {
+            Call::Create { .. } => "create",
+            Call::Update { .. } => "update",
+            Call::List { .. } => "list",
+            Call::Other { .. } => "other",
+        };
+        self.outcomes.count(format!(
+            "{}:{kind}:{status}",
+            if c.faulty { "faulty" } else { "calm" }
+        ));
         if status >= 500 {
             // A HEAD answer has no body to say which fault it was.
             let head = method == Method::HEAD;
@@ -393,4 +405,5 @@ fn request_with(
 fn fuzz_sandbox_requests() {
     let mut h = Harness::new();
     fuzz("sandbox_requests", case(), |c| h.run(c));
+    h.outcomes.print("sandbox_requests");
 }

@@ -206,6 +206,27 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
+/// How often each kind of outcome came, to show what the inputs reached: printed as
+/// `fuzz-outcomes harness=NAME kind=count ...` next to the report line.
+#[derive(Default)]
+pub struct Tally(RefCell<std::collections::BTreeMap<String, u64>>);
+
+impl Tally {
+    pub fn count(&self, what: impl Into<String>) {
+        *self.0.borrow_mut().entry(what.into()).or_default() += 1;
+    }
+
+    pub fn print(&self, harness: &str) {
+        let counts: Vec<String> = self
+            .0
+            .borrow()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        eprintln!("fuzz-outcomes harness={harness} {}", counts.join(" "));
+    }
+}
+
 /// `Err(message)` unless `cond` (the harnesses include this file with `#[macro_use]`).
 macro_rules! ensure {
     ($cond:expr, $($fmt:tt)+) => {
@@ -870,9 +891,153 @@ fn assemble(
     out
 }
 
-/// A sale as a shop would hand it over, right in most fields and hostile in a few; extra and
-/// repeated keys now and then.
+/// A sale as a shop would hand it over: a valid one with zero to three fields changed, removed
+/// or added (so that a good share gets through every rule and into what lies behind them), or
+/// one drawn field by field from the wilder pools.
 pub fn sale_fields() -> BoxedStrategy<Vec<(String, Json)>> {
+    prop_oneof![
+        3 => edited(valid_sale()),
+        2 => wild_sale(),
+    ]
+    .boxed()
+}
+
+/// A valid sale as a page sends it (no server-side field), attributed to a seeded affiliate
+/// most of the time.
+pub fn valid_sale() -> BoxedStrategy<Vec<(String, Json)>> {
+    use prop::option::weighted;
+    let n = |v: u64| Json::Lit(v.to_string());
+    let attribution = prop_oneof![
+        6 => prop::sample::select(&["creator42", "ana_lifestyle", "fixed_fred"][..])
+            .prop_map(|t| vec![("campaign_affiliate_id".to_owned(), s(t))]),
+        2 => "[A-Za-z0-9_.-]{1,64}".prop_map(|t| vec![("campaign_affiliate_id".to_owned(), s(t))]),
+        2 => prop::sample::select(&[(42u64, 7u64), (43, 7), (44, 8), (1, 1), (MAX_SAFE, MAX_SAFE)][..])
+            .prop_map(move |(u, c)| vec![
+                ("growi_user_id".to_owned(), n(u)),
+                ("growi_campaign_id".to_owned(), n(c)),
+            ]),
+    ];
+    let time = (
+        2020i32..2031,
+        1u32..=12,
+        1u32..=28,
+        0u32..24,
+        0u32..60,
+        0u32..60,
+        prop::sample::select(&["Z", "Z", "+02:00", "-05:00", ".250Z"][..]),
+    )
+        .prop_map(|(y, mo, d, h, mi, sec, zone)| {
+            s(format!(
+                "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}{zone}"
+            ))
+        });
+    (
+        (
+            "[A-Za-z0-9_-]{1,24}",
+            prop_oneof![
+                8 => (0u64..10_000_000).prop_map(|t| (Some(t), None)),
+                1 => (0u64..10_000_000, 0u64..10_000_000).prop_map(|(t, u)| (Some(t), Some(u))),
+                1 => (0u64..10_000_000).prop_map(|u| (None, Some(u))),
+            ],
+            prop::sample::select(&["usd", "eur", "jpy", "kwd", "gbp", "USD", " Eur "][..]),
+            attribution,
+        ),
+        (
+            weighted(0.4, time),
+            weighted(0.3, "[a-z0-9]{1,12}@[a-z0-9]{1,12}\\.[a-z]{2,6}"),
+            weighted(0.3, "[A-Za-z][A-Za-z ]{0,30}"),
+            weighted(0.5, any::<[u8; 16]>()),
+            weighted(0.2, prop::sample::select(&["one_time", "subscription"][..])),
+        ),
+    )
+        .prop_map(
+            |((id, (total, subtotal), currency, attribution), (at, email, name, uid, kind))| {
+                let mut f = vec![("order_id".to_owned(), s(id))];
+                f.extend(total.map(|t| ("total".to_owned(), Json::Lit(t.to_string()))));
+                f.extend(subtotal.map(|t| ("subtotal".to_owned(), Json::Lit(t.to_string()))));
+                f.push(("currency".to_owned(), s(currency)));
+                f.extend(attribution);
+                f.extend(at.map(|t| ("occurred_at".to_owned(), t)));
+                f.extend(email.map(|e| ("customer_email".to_owned(), s(e))));
+                f.extend(name.map(|x| ("customer_name".to_owned(), s(x))));
+                f.extend(uid.map(|b| ("visitor_uid".to_owned(), s(uuid_v4(b)))));
+                f.extend(kind.map(|k| ("sale_type".to_owned(), s(k))));
+                f
+            },
+        )
+        .boxed()
+}
+
+/// One change to an object's fields.
+#[derive(Clone, Debug)]
+enum Edit {
+    /// The value at this position becomes another.
+    Replace(usize, Json),
+    Remove(usize),
+    /// A field (known or not, perhaps a repeat) is added here.
+    Insert(usize, String, Json),
+}
+
+fn any_field_value() -> BoxedStrategy<Json> {
+    prop_oneof![
+        order_id(),
+        amount(),
+        currency(),
+        tag(),
+        growi_id(),
+        timestamp(),
+        email(),
+        text(),
+        visitor_uid(),
+        sale_type(),
+        status(),
+        order_token(),
+        leaf(),
+    ]
+    .boxed()
+}
+
+/// `fields` with zero to three edits.
+pub fn edited(
+    fields: impl Strategy<Value = Vec<(String, Json)>> + 'static,
+) -> BoxedStrategy<Vec<(String, Json)>> {
+    let edit = prop_oneof![
+        4 => (any::<usize>(), any_field_value()).prop_map(|(i, v)| Edit::Replace(i, v)),
+        1 => any::<usize>().prop_map(Edit::Remove),
+        2 => (any::<usize>(), key(), any_field_value()).prop_map(|(i, k, v)| Edit::Insert(i, k, v)),
+    ];
+    let edits = prop_oneof![
+        4 => Just(Vec::new()),
+        4 => prop::collection::vec(edit.clone(), 1..2),
+        2 => prop::collection::vec(edit, 2..4),
+    ];
+    (fields, edits)
+        .prop_map(|(mut f, edits)| {
+            for e in edits {
+                match e {
+                    Edit::Replace(i, v) if !f.is_empty() => {
+                        let n = f.len();
+                        f[i % n].1 = v;
+                    }
+                    Edit::Remove(i) if !f.is_empty() => {
+                        let n = f.len();
+                        f.remove(i % n);
+                    }
+                    Edit::Insert(i, k, v) => {
+                        let n = f.len();
+                        f.insert(i % (n + 1), (k, v));
+                    }
+                    _ => {}
+                }
+            }
+            f
+        })
+        .boxed()
+}
+
+/// A sale drawn field by field: right in most fields and hostile in a few; extra and repeated
+/// keys now and then.
+fn wild_sale() -> BoxedStrategy<Vec<(String, Json)>> {
     use prop::option::weighted;
     let head = (
         weighted(0.97, order_id()),

@@ -1,6 +1,10 @@
 //! Signed order tokens: the merchant's backend signs `order_id`, `total`, `currency` and an
 //! expiry with a shared secret; a forged or altered sale then fails, because a page cannot mint
 //! a token.
+//!
+//! The signature is read as the README states it, lower-case hex only, so that exactly one text
+//! verifies for a sale and an expiry: a token with any character changed is refused (an
+//! upper-case digit used to read as the same signature; found by `proxy/tests/fuzz.rs`).
 
 use ring::hmac;
 use salebeacon::{Issue, Sale};
@@ -37,7 +41,7 @@ pub fn verify_order_token(secret: &[u8], token: &str, sale: &Sale, now: u64) -> 
     let malformed = || {
         Issue::new(
             "order_token",
-            "is malformed: expected <expiry>.<64 hex digits>",
+            "is malformed: expected <expiry>.<64 lower-case hex digits>",
         )
     };
     let (expiry, sig) = token.trim().split_once('.').ok_or_else(malformed)?;
@@ -73,11 +77,16 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Lower-case hex only (what [`hex`] writes and the README documents).
 fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
-    let val = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let val = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
     s.as_bytes()
         .chunks(2)
         .map(|p| Some(val(p[0])? << 4 | val(p[1])?))
@@ -113,6 +122,10 @@ mod tests {
         assert!(expired.unwrap_err().message.contains("expired"));
         let none = sign_order_token(secret, "ORD-1", None, "usd", 2_000_000_000);
         assert_eq!(verify_order_token(secret, &none, &sale(None), 0), Ok(()));
+        // One text per signature: the same digits in upper case are refused.
+        let (expiry, sig) = t.split_once('.').unwrap();
+        let upper = format!("{expiry}.{}", sig.to_ascii_uppercase());
+        assert!(verify_order_token(secret, &upper, &sale(Some(12999)), 1_900_000_000).is_err());
         for bad in ["", "x", "1.zz", "1.abcd", ".00"] {
             assert!(
                 verify_order_token(secret, bad, &sale(None), 0).is_err(),
