@@ -7,6 +7,8 @@
 //! cargo xtask bench size                     build the package and print its sizes
 //! cargo xtask bench embed [--runs N]         the embed against its peers in Chromium (builds nothing)
 //! cargo xtask demo [--port N]                the demo storefront, proxy and sandbox
+//! cargo xtask fuzz [--time S] [--cases N]    every fuzz harness, long, in release mode
+//! cargo xtask soak [--sales N]               the soak test, long: kills, faults, exactly once
 //! ```
 //!
 //! Why an xtask instead of scripts: the steps (toolchain target, exact wasm-bindgen version,
@@ -18,9 +20,11 @@
 mod bench;
 mod cmd;
 mod demo;
+mod fuzz;
 mod package;
 mod postgres;
 mod size;
+mod soak;
 mod suites;
 mod tools;
 
@@ -44,6 +48,13 @@ commands:
   demo [--port N] [--sandbox-port N]
                              build everything and run the demo storefront with the proxy
                              and the Growi sandbox (default ports 8080 and 4010)
+  fuzz [--time S] [--cases N]
+                             every fuzz harness in release mode, each until N inputs
+                             (default 1000000) or S seconds (default 300); a table of
+                             inputs tried and findings
+  soak [--sales N]           the proxy soak test with N sales (default 100000): the real
+                             binary SIGKILLed and restarted, upstream 5xx, 429 bursts and
+                             slow answers; every acknowledged sale reaches Growi once
   help                       this text
 ";
 
@@ -56,6 +67,8 @@ enum Task {
     BenchSize,
     BenchEmbed(bench::Options),
     Demo { port: u16, sandbox_port: u16 },
+    Fuzz(fuzz::Options),
+    Soak(soak::Options),
     Help,
 }
 
@@ -125,6 +138,8 @@ fn parse(args: &[String]) -> Result<Task> {
                 sandbox_port: d.sandbox_port,
             }
         }
+        ["fuzz", rest @ ..] => Task::Fuzz(fuzz::Options::parse(rest)?),
+        ["soak", rest @ ..] => Task::Soak(soak::Options::parse(rest)?),
         [other, ..] => bail!("unknown command `{other}`"),
     };
     Ok(task)
@@ -157,6 +172,8 @@ fn main() -> ExitCode {
         Task::BenchProxy(args) => bench_proxy(&args),
         Task::BenchEmbed(opts) => bench::embed(&opts),
         Task::Demo { port, sandbox_port } => demo::run(demo::Options { port, sandbox_port }),
+        Task::Fuzz(opts) => fuzz::run(opts),
+        Task::Soak(opts) => soak::run(opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -250,6 +267,21 @@ mod tests {
             }
         );
         assert!(p(&["demo", "--port", "x"]).is_err());
+        assert_eq!(p(&["fuzz"]).unwrap(), Task::Fuzz(fuzz::Options::default()));
+        assert_eq!(
+            p(&["fuzz", "--time", "60"]).unwrap(),
+            Task::Fuzz(fuzz::Options {
+                time: 60,
+                cases: 1_000_000
+            })
+        );
+        assert!(p(&["fuzz", "--time"]).is_err());
+        assert_eq!(p(&["soak"]).unwrap(), Task::Soak(soak::Options::default()));
+        assert_eq!(
+            p(&["soak", "--sales", "2000"]).unwrap(),
+            Task::Soak(soak::Options { sales: 2000 })
+        );
+        assert!(p(&["soak", "--sales", "0"]).is_err());
     }
 
     #[test]
