@@ -41,6 +41,7 @@ pub mod contract;
 pub mod issue;
 pub mod json;
 pub mod money;
+pub mod order_token;
 pub mod retry;
 pub mod sale;
 pub mod text;

@@ -34,6 +34,7 @@ pub mod error;
 pub mod http;
 pub mod intake;
 pub mod metrics;
+pub mod openapi;
 pub mod outbox;
 pub mod retention;
 pub mod sender;
@@ -47,8 +48,7 @@ pub use state::AppState;
 pub use trust::{sign_order_token, verify_order_token};
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::routing::{get, post};
+
 use axum::Router;
 use outbox::Outbox;
 use std::net::SocketAddr;
@@ -58,30 +58,8 @@ use tokio::task::JoinHandle;
 /// The HTTP application: every route under `config.base_path`.
 pub fn app(state: AppState) -> Router {
     let base = state.config.base_path.clone();
-    let preflight = || async { StatusCode::NO_CONTENT };
-    let browser = Router::new()
-        .route(
-            &format!("{base}/sales"),
-            post(http::browser::post_sale).options(preflight),
-        )
-        .route(
-            &format!("{base}/touch"),
-            post(http::browser::touch)
-                .get(http::browser::touched)
-                .options(preflight),
-        )
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            trust::browser_guard,
-        ));
-    let open = Router::new()
-        .route(&format!("{base}/pixel.gif"), get(http::pixel::pixel))
-        .route(&format!("{base}/healthz"), get(http::ops::healthz))
-        .route(&format!("{base}/metrics"), get(http::ops::metrics));
-    browser
-        .merge(open)
-        .merge(http::admin::routes(&base, state.clone()))
-        .merge(http::dashboard::routes(&base, state.clone()))
+    // Every API route, with its OpenAPI description (http/api.rs); then the files.
+    http::api::router(&state, &base)
         .merge(http::files::routes(&state.config))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state)

@@ -807,3 +807,69 @@ async fn health_and_metrics() {
     .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn delete_touch_expires_the_http_only_copies_wherever_they_were_set() {
+    let h = harness(|_| {}).await;
+    let forget = |query: &str| {
+        Request::delete(format!("/salebeacon/touch{query}"))
+            .header(header::HOST, "www.shop.example")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = call(&h, forget("?domain=shop.example")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let set: Vec<&str> = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    for name in ["sb_aff_h=", "sb_vid_h="] {
+        let mine: Vec<&&str> = set.iter().filter(|c| c.starts_with(name)).collect();
+        assert_eq!(mine.len(), 2, "host-only and on the domain: {set:?}");
+        assert!(mine.iter().all(|c| c.contains("Max-Age=0")), "{set:?}");
+        assert!(
+            mine.iter().any(|c| c.contains("Domain=shop.example")),
+            "{set:?}"
+        );
+        assert!(mine.iter().any(|c| !c.contains("Domain=")), "{set:?}");
+    }
+    // A foreign domain is not one this request can touch: host-only only.
+    let r = call(&h, forget("?domain=evil.example")).await;
+    let set: Vec<&str> = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(set.iter().all(|c| !c.contains("evil")), "{set:?}");
+}
+
+#[tokio::test]
+async fn a_pixel_from_a_browser_with_global_privacy_control_reads_no_tracking_cookie() {
+    let h = harness(|_| {}).await;
+    let cookie = format!("sb_aff={}; sb_vid={VID}", aff_cookie("creator42", now_ms()));
+    let pixel = |q: &str| {
+        Request::get(format!("/salebeacon/pixel.gif?{q}"))
+            .header(header::COOKIE, &cookie)
+            .header("sec-gpc", "1")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = call(&h, pixel("order_id=GPC-1&total=100&currency=usd")).await;
+    assert_eq!(&r.body[..6], b"GIF89a");
+    assert!(
+        h.state.outbox.get("GPC-1".into()).await.unwrap().is_none(),
+        "the cookie's attribution is not used: unattributed"
+    );
+    // Named in the URL itself, it counts, without the visitor id.
+    call(
+        &h,
+        pixel("order_id=GPC-2&total=100&currency=usd&campaign_affiliate_id=creator42"),
+    )
+    .await;
+    let body = stored(&h, "GPC-2").await;
+    assert_eq!(body["campaign_affiliate_id"], "creator42");
+    assert!(body.get("visitor_uid").is_none(), "{body}");
+}

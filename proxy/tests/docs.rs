@@ -74,3 +74,102 @@ fn the_readme_names_every_metric() {
     let missing: Vec<&&str> = names.iter().filter(|n| !readme.contains(**n)).collect();
     assert!(missing.is_empty(), "README.md does not name {missing:?}");
 }
+
+/// The root README's data inventory names every cookie and storage key the code writes, every
+/// personal field the outbox keeps, and only names the code uses.
+#[test]
+fn the_data_inventory_matches_the_code() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    let start = readme
+        .find("## Data inventory")
+        .expect("a Data inventory section");
+    let end = readme[start + 3..]
+        .find("\n## ")
+        .map_or(readme.len(), |i| i + start + 3);
+    let inventory = &readme[start..end];
+    let named = |name: &str| inventory.contains(&format!("`{name}`"));
+
+    // Cookies: the contract's and the dashboard's.
+    use salebeacon::contract::{AFF_COOKIES, STORAGE_PREFIX, VID_COOKIES};
+    let mut cookies: Vec<&str> = AFF_COOKIES
+        .iter()
+        .chain(VID_COOKIES.iter())
+        .copied()
+        .collect();
+    cookies.push(salebeacon_proxy::http::session::COOKIE);
+    for c in &cookies {
+        assert!(
+            inventory.contains(&format!("`{c}`")) || inventory.contains(&format!("`{c}`,")),
+            "cookie {c} is not in the inventory"
+        );
+    }
+
+    // localStorage: every key the tracker's JavaScript writes through storage.js.
+    let src = format!("{root}/www/package/src");
+    let mut keys = Vec::new();
+    for entry in std::fs::read_dir(&src).expect("the tracker's sources") {
+        let path = entry.expect("a file").path();
+        if path.extension().is_some_and(|e| e == "js") {
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            for pattern in ["storage.set('", "storage.setJson('"] {
+                for part in text.split(pattern).skip(1) {
+                    if let Some(key) = part.split('\'').next() {
+                        keys.push(format!("{STORAGE_PREFIX}{key}"));
+                    }
+                }
+            }
+        }
+    }
+    let outbox_js = std::fs::read_to_string(format!("{src}/outbox.js")).expect("outbox.js");
+    for (constant, suffix) in [
+        ("const O = '", "<order_id>"),
+        ("const D = '", "<order_id>"),
+        ("const R = '", "<n>"),
+    ] {
+        let prefix = outbox_js
+            .split(constant)
+            .nth(1)
+            .and_then(|p| p.split('\'').next())
+            .unwrap_or_else(|| panic!("outbox.js has no {constant}"));
+        keys.push(format!("{STORAGE_PREFIX}{prefix}{suffix}"));
+    }
+    let lock_js = std::fs::read_to_string(format!("{src}/lock.js")).expect("lock.js");
+    assert!(
+        lock_js.contains("`lock:${orderId}`"),
+        "lock.js's key changed"
+    );
+    keys.push(format!("{STORAGE_PREFIX}lock:<order_id>"));
+    keys.push(format!(
+        "{STORAGE_PREFIX}{}",
+        salebeacon::contract::OUTBOX_MARKER
+    ));
+    assert!(keys.len() >= 8, "{keys:?}");
+    for k in &keys {
+        assert!(named(k), "localStorage key {k} is not in the inventory");
+    }
+
+    // The outbox: every personal field that erasure removes is named, and the tables.
+    for f in salebeacon_proxy::outbox::PERSONAL_FIELDS {
+        assert!(named(f), "personal field {f} is not in the inventory");
+    }
+    for t in ["jobs.body", "jobs.order_id", "refused"] {
+        assert!(named(t), "{t} is not in the inventory");
+    }
+
+    // And every backticked salebeacon:/sb_ name in the inventory is one of the above.
+    for part in inventory.split('`').skip(1).step_by(2) {
+        if part.starts_with(STORAGE_PREFIX) {
+            assert!(
+                keys.iter().any(|k| k == part),
+                "{part} is not a key the tracker uses"
+            );
+        }
+        if part.starts_with("sb_") {
+            assert!(
+                cookies.contains(&part),
+                "{part} is not a cookie the code sets"
+            );
+        }
+    }
+}

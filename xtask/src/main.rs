@@ -23,6 +23,7 @@ mod demo;
 mod fuzz;
 mod package;
 mod postgres;
+mod schemathesis;
 mod size;
 mod soak;
 mod suites;

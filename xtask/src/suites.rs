@@ -9,7 +9,8 @@
 //!    failing crate; the run still stops after this step if anything failed), the proxy's outbox
 //!    on SQLite files; then **native postgresql**: the proxy's integration tests again against a
 //!    throwaway PostgreSQL server this run starts and removes (see [`crate::postgres`]), with
-//!    the multi-instance tests (`postgres_*`) that only that pass runs;
+//!    the multi-instance tests (`postgres_*`) that only that pass runs; then **api contract**:
+//!    Schemathesis against a running proxy and its own OpenAPI document ([`crate::schemathesis`]);
 //! 4. **wasm**: the WebAssembly module's tests (`tests/wasm.rs`: every export through the real
 //!    glue, the allocator) through `wasm-bindgen-test-runner`, in Node's V8;
 //! 5. **e2e**: the end-to-end suites listed in [`E2E_SUITES`] that exist in the tree (today
@@ -28,7 +29,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::{cmd, package, postgres, tools};
+use crate::{cmd, package, postgres, schemathesis, tools};
 
 /// A part of the test run that can be selected on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -388,6 +389,7 @@ fn run_parts(parts: &[Part], report: &mut Report) -> Result<()> {
             .env("SALEBEACON_TEST_POSTGRES", server.url());
             suite(counts, &mut test, parse_libtest)
         })?;
+        report.step("api contract (schemathesis)", schemathesis::run)?;
     }
 
     if has(Part::Wasm) {

@@ -24,33 +24,28 @@ use crate::outbox::{Erase, JobKind, JobState, ListFilter, RetryOutcome};
 use crate::state::AppState;
 use crate::trust::ct_eq;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use salebeacon::{SaleInput, SaleUpdateInput};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The admin routes, under `{base}/admin`, guarded by [`require_token`].
-pub fn routes(base: &str, state: AppState) -> Router<AppState> {
-    Router::new()
-        .route(&format!("{base}/admin/sales"), get(list).post(create))
-        .route(
-            &format!("{base}/admin/sales/{{order_id}}"),
-            get(show).patch(update),
-        )
-        .route(
-            &format!("{base}/admin/sales/{{order_id}}/retry"),
-            post(retry),
-        )
-        .route(&format!("{base}/admin/refused"), get(refused))
-        .route(&format!("{base}/admin/summary"), get(summary))
-        .route(&format!("{base}/admin/erase"), post(erase))
-        .layer(axum::middleware::from_fn_with_state(state, require_token))
+/// The admin API's routes (relative to the base path), each registered with its OpenAPI
+/// description, guarded by [`require_token`].
+pub fn routes(state: AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
+        .routes(routes!(retry))
+        .routes(routes!(refused))
+        .routes(routes!(summary))
+        .routes(routes!(erase))
+        .route_layer(axum::middleware::from_fn_with_state(state, require_token))
 }
 
 /// Lets a request through with the admin token as a bearer (scripts, the CLI) or with a
@@ -83,6 +78,21 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
     AppError::Unauthorized.into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/sales/{order_id}",
+    tag = "admin",
+    summary = "A sale's delivery state, with its updates",
+    security(("admin_token" = []), ("dashboard_session" = [])),
+    params(("order_id" = String, Path, description = "The merchant's order id")),
+    responses(
+        (status = 200, description = "The sale and its updates", body = crate::outbox::SaleView),
+        (status = 404, description = "No such order in this outbox", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token / session", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A session's change without its CSRF token, or from another origin", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Admin API disabled (no token configured) or the outbox unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
@@ -96,16 +106,37 @@ async fn show(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// `queued`, `sent`, `failed` or `all` (the default).
     state: Option<String>,
+    /// `create` (sales), `update` (corrections) or `all` (the default).
     kind: Option<String>,
+    /// Order ids that contain this, ignoring case.
     order_id: Option<String>,
+    /// Sales with exactly this affiliate tag.
     affiliate: Option<String>,
+    /// From this day (`2026-12-01`, UTC) or RFC 3339 time on.
     since: Option<String>,
+    /// Up to this day (inclusive) or before this RFC 3339 time.
     until: Option<String>,
+    /// `oldest` first (queue order, the default) or `newest` first.
     order: Option<String>,
+    /// At most this many (1-1000, default 100).
     limit: Option<u32>,
+}
+
+/// A list of jobs.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct JobList {
+    pub count: usize,
+    pub jobs: Vec<crate::outbox::JobView>,
+}
+
+/// A query string that does not parse (`limit=-1`) as a JSON 400, like every other error.
+fn query_error(e: QueryRejection) -> AppError {
+    AppError::BadRequest(format!("bad query: {}", e.body_text()))
 }
 
 /// A day (`2026-12-01`, UTC) or an RFC 3339 time, in ms; a day's `end` is the next midnight.
@@ -183,21 +214,71 @@ fn list_filter(q: ListQuery) -> Result<ListFilter, AppError> {
 }
 
 /// `GET {base}/admin/sales`: jobs, filtered (state, kind, order id, affiliate, dates).
+#[utoipa::path(
+    get,
+    path = "/admin/sales",
+    tag = "admin",
+    summary = "Sales and updates, filtered",
+    security(("admin_token" = []), ("dashboard_session" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The matching jobs", body = JobList),
+        (status = 400, description = "A bad filter (every one named)", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token / session", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A session's change without its CSRF token, or from another origin", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Admin API disabled (no token configured) or the outbox unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
+    let Query(q) = q.map_err(query_error)?;
     let filter = list_filter(q)?;
     let jobs = state
         .outbox
         .list(filter)
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
-    Ok(Json(json!({ "count": jobs.len(), "jobs": jobs })).into_response())
+    Ok(Json(JobList {
+        count: jobs.len(),
+        jobs,
+    })
+    .into_response())
+}
+
+/// What the dashboard's header shows.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    /// Jobs waiting to be sent.
+    pub queue_depth: u64,
+    /// Jobs that failed (Growi refused them).
+    pub failed: u64,
+    /// The pace: milliseconds between upstream requests.
+    pub pace_ms: u64,
+    /// Now (RFC 3339).
+    pub now: String,
+    /// When Growi will have the whole queue at the pace, if nothing fails (RFC 3339).
+    pub done_by: String,
+    /// `running`, `paused: ...` or `standing by`.
+    pub sender: &'static str,
 }
 
 /// `GET {base}/admin/summary`: what the dashboard's header shows: the queue, when Growi will
 /// have all of it at the current pace, failures, and whether this instance sends.
+#[utoipa::path(
+    get,
+    path = "/admin/summary",
+    tag = "admin",
+    summary = "The queue, when it will be done, failures, the sender",
+    security(("admin_token" = []), ("dashboard_session" = [])),
+    responses(
+        (status = 200, description = "The summary", body = Summary),
+        (status = 401, description = "Missing or wrong admin token / session", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A session's change without its CSRF token, or from another origin", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Admin API disabled (no token configured) or the outbox unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn summary(State(state): State<AppState>) -> Result<Response, AppError> {
     let unavailable = |e: crate::outbox::OutboxError| AppError::Unavailable(e.to_string());
     let depth = state.outbox.queue_depth().await.map_err(unavailable)?;
@@ -219,26 +300,53 @@ async fn summary(State(state): State<AppState>) -> Result<Response, AppError> {
         (true, true) => "paused: Growi refused the API key",
         (true, false) => "running",
     };
-    Ok(Json(json!({
-        "queue_depth": depth,
-        "failed": failed,
-        "pace_ms": pace_ms,
-        "now": salebeacon::time::format_utc(now),
-        "done_by": salebeacon::time::format_utc(done_by),
-        "sender": sender,
-    }))
+    Ok(Json(Summary {
+        queue_depth: depth,
+        failed,
+        pace_ms,
+        now: salebeacon::time::format_utc(now),
+        done_by: salebeacon::time::format_utc(done_by),
+        sender,
+    })
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// Whose data to erase: exactly one of the two.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 struct EraseRequest {
+    /// Erase this order's personal fields.
     order_id: Option<String>,
+    /// Erase the personal fields of every sale with this customer email (any case).
     email: Option<String>,
+}
+
+/// How many sales were erased.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Erased {
+    pub erased_sales: u64,
 }
 
 /// `POST {base}/admin/erase` with `{"order_id": ...}` or `{"email": ...}`: removes the personal
 /// fields of the matching sales (a data subject's erasure request). Growi's own copy is Growi's
 /// to erase; this answers for the proxy's.
+#[utoipa::path(
+    post,
+    path = "/admin/erase",
+    tag = "admin",
+    summary = "Erase a person's data (customer_email, customer_name, visitor_uid)",
+    security(("admin_token" = []), ("dashboard_session" = [])),
+    request_body(content = EraseRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Erased (0 when nothing matched)", body = Erased),
+        (status = 400, description = "Neither or both of order_id and email", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token / session", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A session's change without its CSRF token, or from another origin", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Admin API disabled (no token configured) or the outbox unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn erase(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -261,9 +369,41 @@ async fn erase(
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
     tracing::info!(sales, "personal data erased on request");
-    Ok(Json(json!({ "erased_sales": sales })).into_response())
+    Ok(Json(Erased {
+        erased_sales: sales,
+    })
+    .into_response())
 }
 
+/// An update queued behind its sale.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UpdateQueued {
+    /// `queued`.
+    pub status: &'static str,
+    pub order_id: String,
+    pub update_id: i64,
+}
+
+#[utoipa::path(
+    patch,
+    path = "/admin/sales/{order_id}",
+    tag = "admin",
+    summary = "Correct, refund or cancel a sale (queued behind its create, paced)",
+    security(("admin_token" = []), ("dashboard_session" = [])),
+    params(("order_id" = String, Path, description = "The merchant's order id")),
+    request_body(content = crate::openapi::SaleUpdate, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Queued", body = UpdateQueued),
+        (status = 400, description = "Not a JSON object", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such order in this outbox", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::openapi::ErrorBody),
+        (status = 422, description = "An invalid update: every issue", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token / session", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A session's change without its CSRF token, or from another origin", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Admin API disabled (no token configured) or the outbox unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
@@ -285,7 +425,11 @@ async fn update(
             tracing::info!(%order_id, update_id = id, "update queued");
             Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({"status": "queued", "order_id": order_id, "update_id": id})),
+                Json(UpdateQueued {
+                    status: "queued",
+                    order_id,
+                    update_id: id,
+                }),
             )
                 .into_response())
         }
@@ -296,6 +440,32 @@ async fn update(
     }
 }
 
+/// Failed jobs queued again.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Requeued {
+    /// `queued`.
+    pub status: &'static str,
+    pub order_id: String,
+    /// How many jobs (the sale and its failed updates).
+    pub jobs: usize,
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/sales/{order_id}/retry",
+    tag = "admin",
+    summary = "Queue a failed sale (and its failed updates) again, in its old place",
+    security(("admin_token" = []), ("dashboard_session" = [])),
+    params(("order_id" = String, Path, description = "The merchant's order id")),
+    responses(
+        (status = 202, description = "Queued again", body = Requeued),
+        (status = 404, description = "No such order in this outbox", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Nothing failed for this order", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token / session", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A session's change without its CSRF token, or from another origin", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Admin API disabled (no token configured) or the outbox unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn retry(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
@@ -305,7 +475,11 @@ async fn retry(
             tracing::info!(%order_id, jobs = n, "failed jobs queued again");
             Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({"status": "queued", "order_id": order_id, "jobs": n})),
+                Json(Requeued {
+                    status: "queued",
+                    order_id,
+                    jobs: n,
+                }),
             )
                 .into_response())
         }
@@ -321,6 +495,25 @@ async fn retry(
 }
 
 /// A server-side create: `Origin::Server` rules (may carry `commission` and `due_at`).
+#[utoipa::path(
+    post,
+    path = "/admin/sales",
+    tag = "admin",
+    summary = "Record a sale from the merchant's server",
+    security(("admin_token" = []), ("dashboard_session" = [])),
+    request_body(content = crate::openapi::ServerSale, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Queued", body = crate::openapi::IntakeStatus),
+        (status = 200, description = "Duplicate: this order_id is already in the outbox", body = crate::openapi::IntakeStatus),
+        (status = 400, description = "Not a JSON object", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid: every issue", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token / session", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A session's change without its CSRF token, or from another origin", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Admin API disabled (no token configured) or the outbox unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -330,21 +523,50 @@ async fn create(
     Ok(intake::accept(&state, input, Source::Server, &Cookies::default()).await?)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RefusedQuery {
+    /// At most this many (1-1000, default 100), newest first.
     limit: Option<u32>,
 }
 
+/// Sales refused at intake.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RefusedList {
+    pub count: usize,
+    pub refused: Vec<crate::outbox::RefusedView>,
+}
+
 /// `GET {base}/admin/refused`: the sales refused at intake from pages and pixels, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/refused",
+    tag = "admin",
+    summary = "Sales refused at intake from pages and pixels, newest first",
+    security(("admin_token" = []), ("dashboard_session" = [])),
+    params(RefusedQuery),
+    responses(
+        (status = 200, description = "The refusals, with every issue", body = RefusedList),
+        (status = 400, description = "A bad limit", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token / session", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A session's change without its CSRF token, or from another origin", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Admin API disabled (no token configured) or the outbox unavailable", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn refused(
     State(state): State<AppState>,
-    Query(q): Query<RefusedQuery>,
+    q: Result<Query<RefusedQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
+    let Query(q) = q.map_err(query_error)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let refused = state
         .outbox
         .refused(limit)
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
-    Ok(Json(json!({ "count": refused.len(), "refused": refused })).into_response())
+    Ok(Json(RefusedList {
+        count: refused.len(),
+        refused,
+    })
+    .into_response())
 }

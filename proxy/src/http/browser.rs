@@ -3,7 +3,7 @@
 //! The handlers only translate: the body and the cookies in, the intake pipeline's outcome out.
 //! `POST /touch` stores what the tracker captured in the proxy's HttpOnly cookies (they outlive
 //! Safari's 7-day cap on script-set cookies); `GET /touch` reads them back for a tracker whose
-//! own storage lost the attribution.
+//! own storage lost the attribution; `DELETE /touch` expires them when consent is withdrawn.
 
 use super::body::parse_json_body;
 use super::cookies;
@@ -36,6 +36,28 @@ impl IntoResponse for Accepted {
 }
 
 /// `POST {base}/sales`.
+#[utoipa::path(
+    post,
+    path = "/sales",
+    tag = "browser",
+    summary = "Record a sale from a page (the tracker's call)",
+    description = "Validated by the core's browser rules, attributed from the body or the \
+        visitor's first-party cookies, and committed to the outbox before the answer. The body \
+        may be sent as application/json or text/plain (sendBeacon). Cross-origin calls only from \
+        configured origins; rate limited per address.",
+    request_body(content = crate::openapi::BrowserSale, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Queued: a new sale, on disk", body = crate::openapi::IntakeStatus),
+        (status = 200, description = "Duplicate: this order_id is already in the outbox", body = crate::openapi::IntakeStatus),
+        (status = 400, description = "Not a JSON object", body = crate::openapi::ErrorBody),
+        (status = 403, description = "An origin that is not allowed", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Neither JSON nor text", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Invalid or unattributed: every issue", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Rate limited (Retry-After)", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The outbox is unavailable (Retry-After)", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn post_sale(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -56,20 +78,67 @@ pub async fn post_sale(
 /// attribution or null>, "vid": <uuid or null>}`. The tracker asks only when its own storage has no
 /// attribution at `trackSale` (Safari drops script-set cookies after 7 days; the HttpOnly copies
 /// set by `POST /touch` live on). Attribution is not a secret: HttpOnly is there for lifetime.
+#[utoipa::path(
+    get,
+    path = "/touch",
+    tag = "browser",
+    summary = "Read the proxy's HttpOnly attribution cookies back",
+    responses(
+        (status = 200, description = "What the cookies hold", body = TouchState),
+        (status = 403, description = "An origin that is not allowed", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn touched(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let found = cookies::read(&headers, state.config.window_days, clock::now());
     (
         [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({
-            "aff": found.attribution.map(|a| a.encode()),
-            "vid": found.visitor_id,
-        })),
+        Json(TouchState {
+            aff: found.attribution.map(|a| a.encode()),
+            vid: found.visitor_id,
+        }),
     )
         .into_response()
 }
 
+/// What `GET /touch` answers (and `POST /touch` takes, with `domain`).
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct TouchState {
+    /// The encoded attribution (the tracker's `sb_aff` value), or null.
+    pub aff: Option<String>,
+    /// The visitor id (UUID v4), or null.
+    pub vid: Option<String>,
+}
+
+/// `POST /touch`'s body.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct TouchBody {
+    /// The encoded attribution to keep (the tracker's `sb_aff` value).
+    aff: Option<String>,
+    /// The visitor id to keep (UUID v4, lower case).
+    vid: Option<String>,
+    /// The tracker's cookie domain (`cookieDomain: "auto"`); used only within the request's host.
+    domain: Option<String>,
+}
+
 /// `POST {base}/touch`: `{"aff": "<encoded attribution>", "vid": "<uuid v4>", "domain":
 /// "<the tracker's cookie domain>"}` → HttpOnly cookies.
+#[utoipa::path(
+    post,
+    path = "/touch",
+    tag = "browser",
+    summary = "Keep the attribution in HttpOnly cookies (they outlive Safari's 7-day cap)",
+    request_body(content = TouchBody, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Stored in Set-Cookie headers"),
+        (status = 400, description = "Nothing usable: every issue", body = crate::openapi::ErrorBody),
+        (status = 403, description = "An origin that is not allowed", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Neither JSON nor text", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn touch(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -150,6 +219,87 @@ pub async fn touch(
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
+}
+
+/// `DELETE /touch`'s query: the tracker's cookie domain, so the copies set with it are found.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ForgetQuery {
+    /// The tracker's cookie domain (`cookieDomain: "auto"`), as it sent it to `POST /touch`.
+    domain: Option<String>,
+}
+
+/// `DELETE {base}/touch`: expires the proxy's HttpOnly copies (`sb_aff_h`, `sb_vid_h`), which no
+/// script can delete: the tracker calls it when consent is denied.
+#[utoipa::path(
+    delete,
+    path = "/touch",
+    tag = "browser",
+    summary = "Forget this browser: expire the HttpOnly attribution cookies (consent withdrawn)",
+    params(ForgetQuery),
+    responses(
+        (status = 204, description = "Expired (Set-Cookie with Max-Age=0, host-only and on the cookie domain)"),
+        (status = 403, description = "An origin that is not allowed", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn forget(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<ForgetQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let config = &state.config;
+    let now = clock::now();
+    let secure = match config.secure_cookies {
+        SecureCookies::Always => true,
+        SecureCookies::Never => false,
+        SecureCookies::Auto => is_https(&headers),
+    };
+    let asked = query.ok().and_then(|q| q.0.domain);
+    let host = request_host(&headers, config.trust_forwarded_for).unwrap_or_default();
+    let domain =
+        cookies::cookie_domain_for(config.cookie_domain.as_deref(), asked.as_deref(), &host);
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    for name in [AFF_COOKIE_HTTP, VID_COOKIE_HTTP] {
+        for d in [None, domain.as_deref()] {
+            let header = cookies::http_only(name, String::new(), now, now, secure, d)
+                .ok_or_else(|| AppError::Internal(format!("cannot expire the {name} cookie")))?;
+            r.headers_mut().append(header::SET_COOKIE, header);
+        }
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+/// A CORS preflight (the browser guard answers it: 204 for a configured origin, 403 otherwise).
+#[utoipa::path(
+    options,
+    path = "/sales",
+    tag = "browser",
+    summary = "CORS preflight",
+    responses(
+        (status = 204, description = "Allowed (headers for a configured origin)"),
+        (status = 403, description = "An origin that is not allowed", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn preflight_sales() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+/// A CORS preflight for `/touch`.
+#[utoipa::path(
+    options,
+    path = "/touch",
+    tag = "browser",
+    summary = "CORS preflight",
+    responses(
+        (status = 204, description = "Allowed (headers for a configured origin)"),
+        (status = 403, description = "An origin that is not allowed", body = crate::openapi::ErrorBody),
+    )
+)]
+pub async fn preflight_touch() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 /// The host the browser asked for: `X-Forwarded-Host` behind a trusted reverse proxy, else

@@ -11,8 +11,8 @@ use super::session;
 use crate::state::AppState;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const INDEX: &str = include_str!("../../dashboard/index.html");
 const SCRIPT: &str = include_str!("../../dashboard/app.js");
@@ -23,38 +23,65 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
                        connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
                        base-uri 'none'";
 
-/// The dashboard's routes (not behind the admin token: the sign-in page must load without it).
-/// Sign-in attempts go through the per-address rate limit, like the browser endpoints.
-pub fn routes(base: &str, state: AppState) -> Router<AppState> {
-    let home = format!("{base}/admin/");
-    let sign_in = Router::new()
-        .route(
-            &format!("{base}/admin/session"),
-            axum::routing::post(session::sign_in),
-        )
+/// The dashboard's routes, relative to the base path (not behind the admin token: the sign-in
+/// page must load without it). Sign-in attempts go through the per-address rate limit, like the
+/// browser endpoints.
+pub fn routes(state: AppState) -> OpenApiRouter<AppState> {
+    let sign_in = OpenApiRouter::new()
+        .routes(routes!(session::sign_in))
         .route_layer(axum::middleware::from_fn_with_state(state, limit));
-    Router::new()
-        .route(
-            &format!("{base}/admin"),
-            get(move || async move { Redirect::permanent(&home) }),
-        )
-        .route(
-            &format!("{base}/admin/"),
-            get(|| async { file(INDEX, "text/html; charset=utf-8") }),
-        )
-        .route(
-            &format!("{base}/admin/app.js"),
-            get(|| async { file(SCRIPT, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            &format!("{base}/admin/app.css"),
-            get(|| async { file(STYLE, "text/css; charset=utf-8") }),
-        )
-        .route(
-            &format!("{base}/admin/session"),
-            get(session::current).delete(session::sign_out),
-        )
+    OpenApiRouter::new()
+        .routes(routes!(home))
+        .routes(routes!(page))
+        .routes(routes!(script))
+        .routes(routes!(style))
+        .routes(routes!(session::current, session::sign_out))
         .merge(sign_in)
+}
+
+/// `{base}/admin` → `{base}/admin/` (the page's relative links need the slash).
+#[utoipa::path(
+    get,
+    path = "/admin",
+    tag = "dashboard",
+    summary = "The dashboard (redirects to /admin/)",
+    responses((status = 308, description = "To /admin/"))
+)]
+async fn home(uri: axum::extract::OriginalUri) -> Redirect {
+    Redirect::permanent(&format!("{}/", uri.path().trim_end_matches('/')))
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/",
+    tag = "dashboard",
+    summary = "The dashboard's page",
+    responses((status = 200, description = "HTML", body = String, content_type = "text/html"))
+)]
+async fn page() -> Response {
+    file(INDEX, "text/html; charset=utf-8")
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/app.js",
+    tag = "dashboard",
+    summary = "The dashboard's script",
+    responses((status = 200, description = "JavaScript", body = String, content_type = "text/javascript"))
+)]
+async fn script() -> Response {
+    file(SCRIPT, "text/javascript; charset=utf-8")
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/app.css",
+    tag = "dashboard",
+    summary = "The dashboard's stylesheet",
+    responses((status = 200, description = "CSS", body = String, content_type = "text/css"))
+)]
+async fn style() -> Response {
+    file(STYLE, "text/css; charset=utf-8")
 }
 
 async fn limit(

@@ -12,6 +12,7 @@
 //! - [`body`], [`cookies`]: reading bodies and cookies, writing `Set-Cookie`.
 
 pub mod admin;
+pub mod api;
 pub mod body;
 pub mod browser;
 pub mod cookies;

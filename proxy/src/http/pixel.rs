@@ -5,7 +5,8 @@
 //! with the attribution from the first-party cookies; a refusal is recorded in the outbox's
 //! refused list (`GET /admin/refused`) and counted by reason, because the page never hears it.
 //! Personal data has no place in a URL (it lands in access logs and referrers): `customer_email`
-//! and `customer_name` are dropped with a warning.
+//! and `customer_name` are dropped with a warning. A browser that sends Global Privacy Control
+//! (`Sec-GPC: 1`) has its tracking cookies ignored: no attribution or visitor id from them.
 
 use super::cookies;
 use crate::clock;
@@ -49,7 +50,35 @@ pub fn sale_from_query(query: &str) -> (SaleInput, Vec<String>) {
     (SaleInput::from_pairs(kept), dropped)
 }
 
+/// The sale fields a pixel URL carries (any of the browser's sale fields; these are the usual).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PixelQuery {
+    /// The merchant's order id.
+    order_id: Option<String>,
+    /// The total in minor units (cents).
+    total: Option<String>,
+    /// ISO 4217 code.
+    currency: Option<String>,
+    /// The creator's affiliate tag, when the visitor's cookies do not hold it.
+    campaign_affiliate_id: Option<String>,
+    /// The merchant's signature over the order, when the proxy requires one.
+    order_token: Option<String>,
+}
+
 /// `GET {base}/pixel.gif`: always a GIF.
+#[utoipa::path(
+    get,
+    path = "/pixel.gif",
+    tag = "browser",
+    summary = "Record a sale from an image tag (checkout pages without script)",
+    description = "Always a 1x1 GIF, whatever happened; a refused sale is listed by GET \
+        /admin/refused. customer_email and customer_name are dropped (personal data does not \
+        belong in URLs).",
+    params(PixelQuery),
+    responses((status = 200, description = "A transparent 1x1 GIF", content_type = "image/gif"))
+)]
 pub async fn pixel(State(state): State<AppState>, req: Request) -> Response {
     let ip = client_ip(&req, &state.config);
     let (input, dropped) = sale_from_query(req.uri().query().unwrap_or(""));
@@ -60,7 +89,17 @@ pub async fn pixel(State(state): State<AppState>, req: Request) -> Response {
         tracing::warn!(%ip, "pixel rate limited; sale not recorded");
         intake::refused(&state, &input, Source::Pixel, &Refusal::RateLimited).await;
     } else {
-        let found = cookies::read(req.headers(), state.config.window_days, clock::now());
+        // Global Privacy Control (`Sec-GPC: 1`): the visitor opted out of tracking, so their
+        // tracking cookies are not read; the sale counts only if its URL names the affiliate.
+        let gpc = req
+            .headers()
+            .get("sec-gpc")
+            .is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
+        let found = if gpc {
+            intake::Cookies::default()
+        } else {
+            cookies::read(req.headers(), state.config.window_days, clock::now())
+        };
         // The outcome is logged (and a refusal recorded) by the intake.
         let _ = intake::accept(&state, input, Source::Pixel, &found).await;
     }

@@ -33,7 +33,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ring::hmac;
 use serde::Deserialize;
-use serde_json::json;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "sb_admin";
@@ -162,12 +161,60 @@ fn set_cookie(
     HeaderValue::from_str(&c.build().to_string()).ok()
 }
 
-#[derive(Deserialize)]
-struct SignIn {
+/// The admin token, exchanged for a session.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
     token: String,
 }
 
+/// Whether this browser is signed in; with its CSRF token when it is.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SessionState {
+    pub signed_in: bool,
+    /// Send it back as `X-CSRF-Token` with every change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf: Option<String>,
+    /// Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+impl SessionState {
+    fn of(session: Option<Session>) -> SessionState {
+        match session {
+            Some(s) => SessionState {
+                signed_in: true,
+                csrf: Some(s.csrf),
+                expires_at: Some(s.expires_at),
+            },
+            None => SessionState {
+                signed_in: false,
+                csrf: None,
+                expires_at: None,
+            },
+        }
+    }
+}
+
 /// `POST {base}/admin/session`: the admin token in, a session cookie out.
+#[utoipa::path(
+    post,
+    path = "/admin/session",
+    tag = "dashboard",
+    summary = "Sign in: the admin token for an HttpOnly session cookie",
+    request_body(content = SignIn, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Signed in (Set-Cookie: sb_admin)", body = SessionState),
+        (status = 400, description = "Not a JSON object with a token", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Not the admin token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A sign-in from another site", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Too many attempts from this address", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The admin API is disabled", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -198,8 +245,7 @@ pub async fn sign_in(
     let cookie = set_cookie(&state, &headers, &value, LIFETIME_SECS)
         .ok_or_else(|| AppError::Internal("session cookie".into()))?;
     tracing::info!("dashboard session started");
-    let mut r =
-        Json(json!({"csrf": session.csrf, "expires_at": session.expires_at})).into_response();
+    let mut r = Json(SessionState::of(Some(session))).into_response();
     r.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(r)
 }
@@ -207,6 +253,16 @@ pub async fn sign_in(
 /// `GET {base}/admin/session`: whether this browser is signed in, and if so the session's CSRF
 /// token (`{"signed_in": false}` otherwise: the page asks before it knows, and a 401 would be a
 /// console error on every visit).
+#[utoipa::path(
+    get,
+    path = "/admin/session",
+    tag = "dashboard",
+    summary = "Whether this browser is signed in (and its CSRF token)",
+    responses(
+        (status = 200, description = "The session's state", body = SessionState),
+        (status = 503, description = "The admin API is disabled", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn current(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -214,13 +270,7 @@ pub async fn current(
     if state.config.admin_token.is_none() {
         return Err(AppError::AdminDisabled);
     }
-    let body = match of_request(&state, &headers) {
-        Some(session) => {
-            json!({"signed_in": true, "csrf": session.csrf, "expires_at": session.expires_at})
-        }
-        None => json!({"signed_in": false}),
-    };
-    let mut r = Json(body).into_response();
+    let mut r = Json(SessionState::of(of_request(&state, &headers))).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
@@ -228,6 +278,16 @@ pub async fn current(
 
 /// `DELETE {base}/admin/session`: signs out (the cookie is cleared; CSRF-checked, so another site
 /// cannot sign the merchant out either).
+#[utoipa::path(
+    delete,
+    path = "/admin/session",
+    tag = "dashboard",
+    summary = "Sign out",
+    responses(
+        (status = 204, description = "Signed out (the cookie is cleared)"),
+        (status = 403, description = "A session's sign-out without its CSRF token", body = crate::openapi::ErrorBody),
+    )
+)]
 pub async fn sign_out(
     State(state): State<AppState>,
     method: Method,

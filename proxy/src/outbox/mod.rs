@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 pub const REFUSED_KEEP: i64 = 10_000;
 
 /// A job's delivery state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     Queued,
@@ -58,7 +58,7 @@ impl JobState {
 }
 
 /// What a job does upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
     Create,
@@ -126,7 +126,7 @@ pub struct Job {
 }
 
 /// A job as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     pub id: i64,
     pub kind: JobKind,
@@ -145,11 +145,12 @@ pub struct JobView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// What is (or was) sent upstream.
+    #[schema(value_type = Object)]
     pub body: serde_json::Value,
 }
 
 /// A sale refused at intake (the pixel's refusals never reach anyone otherwise).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RefusedView {
     pub id: i64,
     /// `pixel` or `browser`.
@@ -157,6 +158,7 @@ pub struct RefusedView {
     pub order_id: Option<String>,
     /// `invalid`, `unattributed`, `order_token`, ...
     pub reason: String,
+    #[schema(value_type = Vec<crate::openapi::IssueBody>)]
     pub issues: serde_json::Value,
     pub created_at: String,
 }
@@ -215,7 +217,7 @@ pub enum Binding {
 }
 
 /// A sale and its updates.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SaleView {
     #[serde(flatten)]
     pub sale: JobView,
@@ -471,6 +473,7 @@ impl Outbox {
     pub async fn close(&self) {
         both!(self, o => o.close().await)
     }
+
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Signed order tokens: the merchant's backend signs `order_id`, `total`, `currency` and an
-//! expiry with a shared secret; a forged or altered sale then fails, because a page cannot mint
-//! a token.
+//! Signed order tokens, verified: the merchant's backend signs `order_id`, `total`, `currency`
+//! and an expiry with a shared secret; a forged or altered sale then fails, because a page cannot
+//! mint a token. The format and the signing are the core's (`salebeacon::order_token`), shared
+//! with merchants' Rust backends; the npm package's `salebeacon/server` signs the same way.
 //!
 //! The signature is read as the README states it, lower-case hex only, so that exactly one text
 //! verifies for a sale and an expiry: a token with any character changed is refused (an
@@ -9,31 +10,10 @@
 use ring::hmac;
 use salebeacon::{Issue, Sale};
 
-/// The text an order token signs: `"{order_id}\n{total}\n{currency}\n{expiry}"`, `total` empty
-/// when the sale has none, `currency` lower case.
-pub fn token_message(order_id: &str, total: Option<u64>, currency: &str, expiry: u64) -> String {
-    let total = total.map(|t| t.to_string()).unwrap_or_default();
-    format!(
-        "{order_id}\n{total}\n{}\n{expiry}",
-        currency.trim().to_ascii_lowercase()
-    )
-}
-
-/// Mints an order token: `<expiry unix seconds>.<hex HMAC-SHA256(secret, token_message)>`.
-pub fn sign_order_token(
-    secret: &[u8],
-    order_id: &str,
-    total: Option<u64>,
-    currency: &str,
-    expiry: u64,
-) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    let tag = hmac::sign(
-        &key,
-        token_message(order_id, total, currency, expiry).as_bytes(),
-    );
-    format!("{expiry}.{}", hex(tag.as_ref()))
-}
+/// The text an order token signs (the core's one definition).
+pub use salebeacon::order_token::message as token_message;
+/// Mints an order token (the core's; the `sign-token` subcommand and the tests use it).
+pub use salebeacon::order_token::sign_order_token;
 
 /// Checks a token against a validated sale at `now` (Unix seconds). The error is the issue to
 /// report on `order_token`.
@@ -65,16 +45,6 @@ pub fn verify_order_token(secret: &[u8], token: &str, sale: &Sale, now: u64) -> 
         ));
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    s
 }
 
 /// Lower-case hex only (what [`hex`] writes and the README documents).

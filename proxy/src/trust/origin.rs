@@ -81,7 +81,7 @@ pub async fn browser_guard(State(state): State<AppState>, req: Request, next: Ne
                 add_cors(h, o);
                 h.insert(
                     header::ACCESS_CONTROL_ALLOW_METHODS,
-                    HeaderValue::from_static("POST, OPTIONS"),
+                    HeaderValue::from_static("POST, DELETE, OPTIONS"),
                 );
                 h.insert(
                     header::ACCESS_CONTROL_ALLOW_HEADERS,

@@ -62,7 +62,7 @@ function persist() {
   }
 }
 
-/** Removes everything the tracker stored (consent denied). */
+/** Removes everything the tracker and the proxy stored in this browser (consent denied). */
 function forget() {
   for (const name of [AFF_COOKIE, VID_COOKIE]) {
     setCookie(name, '', 0, t.domain);
@@ -71,6 +71,9 @@ function forget() {
   for (const k of ['aff', 'aff_info', 'vid']) storage.remove(k);
   outbox.clear();
   t.aff = t.info = t.vid = null;
+  // The proxy's HttpOnly copies, which no script can delete.
+  const q = t.domain ? `?domain=${encodeURIComponent(t.domain)}` : '';
+  fetch(t.options.endpoint + TOUCH_PATH + q, { method: 'DELETE', credentials: 'include', keepalive: true }).catch(() => {});
 }
 
 /** Describes the attribution with the `visit` module's rules, loading the module if need be. */
@@ -170,6 +173,9 @@ export async function init(options, hints) {
   }
   if (blocked()) {
     delivery.stop();
+    // Denied (or Global Privacy Control) on this visit: what an earlier visit stored goes too,
+    // so no later request (a pixel, a sale) carries it.
+    if (t.aff || t.vid || outbox.waiting().length) forget();
   } else {
     delivery.start(target());
     if (may()) {
