@@ -105,7 +105,10 @@ async fn run(cli: Cli) -> Result<(), String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
-    eprintln!("salebeacon-testserver listening on http://{addr}");
+    // One write for the whole line: a reader that waits for it never sees half an address
+    // (`eprintln!` may write the pieces of its format one by one to the unbuffered stderr).
+    let ready = format!("salebeacon-testserver listening on http://{addr}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), ready.as_bytes());
     serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| e.to_string())

@@ -1,15 +1,64 @@
-// The script-tag loader and the npm entry point's contract, in Chromium against the real proxy.
-import { test, before, after } from 'node:test';
+// The script-tag loader and the npm entry point's contract, in the engine SALEBEACON_ENGINE names,
+// against the real proxy behind the test server; and the page instrumentation the other tests
+// rely on, checked in that engine.
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, stopStack, waitFor, UUID_V4 } from '../harness.mjs';
+import { ENGINE, startStack, stopStack, waitFor, sleep, UUID_V4 } from '../harness.mjs';
 
 let stack;
 before(async () => {
-  stack = await startStack();
+  stack = await startStack({
+    sitePages: {
+      // A page under the demo's strict policy whose own code, on a click, raises each kind of
+      // problem the instrumentation must see, the way a shop's scripts would.
+      'e2e/probe.html':
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">' +
+        `<meta http-equiv="Content-Security-Policy" content="script-src 'self' 'wasm-unsafe-eval'">` +
+        '<title>instrumentation probe</title><link rel="icon" href="data:,">' +
+        '<script src="/e2e/probe.js"></script></head><body><button id="boom">problems</button></body></html>\n',
+      'e2e/probe.js': `document.addEventListener('DOMContentLoaded', function () {
+  document.getElementById('boom').addEventListener('click', function () {
+    console.error('probe: console.error', { n: 1 });
+    console.warn('probe: console.warn');
+    setTimeout(function () { throw new Error('probe: thrown'); }, 0);
+    Promise.reject(new Error('probe: rejected'));
+    var s = document.createElement('script');
+    s.textContent = 'window.__probeInline = true';
+    document.head.appendChild(s);
+    if (new URLSearchParams(location.search).get('second')) console.error('probe: second page');
+  });
+});
+`,
+    },
+  });
 });
 after(() => stopStack(stack));
+afterEach(() => stack.closePages());
 
-test('the loader replays queued commands in order, fires ready, and reads the no-code JSON sale', async () => {
+test(`${ENGINE}: the page instrumentation sees console errors, uncaught errors, rejections and CSP violations, across pages`, async () => {
+  // Every "no console errors" / "no CSP violations" assertion in this suite reads what the script
+  // the test server injects recorded: it must see each kind of problem in this engine, or those
+  // assertions would pass for nothing.
+  const page = await stack.newPage();
+  await page.goto(`${stack.site}/e2e/probe.html`);
+  await page.click('#boom');
+  await sleep(300);
+  assert.equal(await page.evaluate(() => window.__probeInline === true), false, 'the inline script was blocked');
+  // The next page view starts a new document; the harness keeps the first one's log.
+  await page.goto(`${stack.site}/e2e/probe.html?second=1`);
+  await page.click('#boom');
+  await sleep(300);
+  const errors = (await page.consoleErrors()).filter((e) => e.includes('probe'));
+  const once = ['probe: console.error {"n":1}', 'uncaught: probe: thrown', 'unhandled rejection: probe: rejected'];
+  assert.deepEqual(errors.sort(), [...once, ...once, 'probe: second page'].sort(), JSON.stringify(errors));
+  assert.equal((await page.consoleLines()).filter((l) => l === 'warn: probe: console.warn').length, 2);
+  assert.deepEqual(await page.unhandledRejections(), ['probe: rejected', 'probe: rejected']);
+  const csp = await page.cspViolations();
+  assert.equal(csp.length, 2, JSON.stringify(csp));
+  for (const v of csp) assert.match(v, /^script-src(-elem)? inline$/);
+});
+
+test(`${ENGINE}: the loader replays queued commands in order, fires ready, and reads the no-code JSON sale`, async () => {
   const page = await stack.newPage();
   const stamp = Date.now();
   const a = `ORD-Q-A-${stamp}`;
@@ -54,7 +103,7 @@ test('the loader replays queued commands in order, fires ready, and reads the no
   assert.equal(sales.length, 3);
   for (const s of sales) assert.equal(s.campaign_affiliate_id, 'creator42');
   assert.equal(sales.find((s) => s.external_id === b).total, 2000);
-  assert.ok(page.consoleErrors.some((e) => e.includes('data-salebeacon-sale JSON is not valid')));
+  assert.ok((await page.consoleErrors()).some((e) => e.includes('data-salebeacon-sale JSON is not valid')));
   assert.deepEqual(await page.cspViolations(), []);
 
   // Refused commands, queued or direct, with or without a callback, never surface as unhandled
@@ -71,12 +120,13 @@ test('the loader replays queued commands in order, fires ready, and reads the no
     }
   });
   assert.deepEqual(caught, { name: 'SaleBeaconError', code: 'invalid_command', field: 'command' });
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   assert.deepEqual(await page.unhandledRejections(), []);
-  assert.ok(!page.consoleErrors.some((e) => e.includes('Uncaught')), page.consoleErrors.join('\n'));
+  const errors = await page.consoleErrors();
+  assert.ok(!errors.some((e) => /uncaught|unhandled/i.test(e)), errors.join('\n'));
 });
 
-test('trackSale of an object whose fields cannot be read rejects with invalid_sale, never hangs', async () => {
+test(`${ENGINE}: trackSale of an object whose fields cannot be read rejects with invalid_sale, never hangs`, async () => {
   const page = await stack.newPage();
   await page.goto(`${stack.site}/dev/blank.html?ref=creator42`);
   const r = await page.evaluate(async () => {
@@ -105,10 +155,11 @@ test('trackSale of an object whose fields cannot be read rejects with invalid_sa
   assert.ok(r[0].fields.includes('total'), JSON.stringify(r[0]));
   assert.ok(r[2].fields.includes('total'), JSON.stringify(r[2]));
   assert.deepEqual(await page.unhandledRejections(), []);
-  assert.ok(!page.consoleErrors.some((e) => e.startsWith('uncaught')), page.consoleErrors.join('\n'));
+  const errors = await page.consoleErrors();
+  assert.ok(!errors.some((e) => e.startsWith('uncaught')), errors.join('\n'));
 });
 
-test('npm entry: sync calls before load, not_initialized rejections, then the real API', async () => {
+test(`${ENGINE}: npm entry: sync calls before load, not_initialized rejections, then the real API`, async () => {
   const page = await stack.newPage();
   // A page without a tracker of its own: a clean slate for importing the package.
   await page.goto(`${stack.site}/dev/blank.html?ref=creator42`);
@@ -163,7 +214,7 @@ test('npm entry: sync calls before load, not_initialized rejections, then the re
   assert.equal(r.notError, false);
 });
 
-test('the site serves the embed files with the right types', async () => {
+test(`${ENGINE}: the site serves the embed files with the right types`, async () => {
   const types = {};
   for (const f of ['salebeacon.js', 'index.js', 'salebeacon_wasm.js', 'salebeacon_wasm_bg.wasm']) {
     const res = await fetch(`${stack.site}/salebeacon/${f}`);
@@ -178,19 +229,21 @@ test('the site serves the embed files with the right types', async () => {
   });
 });
 
-test('the embed loads content-hashed files cached for a year; only the loader revalidates', async () => {
+test(`${ENGINE}: the embed loads content-hashed files cached for a year; only the loader revalidates`, async () => {
   const page = await stack.newPage();
-  const seen = new Map();
-  page.on('response', (r) => {
-    const path = new URL(r.url()).pathname;
-    if (path.startsWith('/salebeacon/') && /\.(js|wasm)$/.test(path)) {
-      seen.set(path, r.headers()['cache-control']);
-    }
-  });
+  // What the browser fetched and the answers it got, from the test server's log (WebKit's driver
+  // reports no network events).
+  await stack.front.reset();
   await page.goto(`${stack.site}/?ref=creator42`);
   await waitFor(() => page.evaluate(() => !!(window.salebeacon && window.salebeacon.q && document.cookie.includes('sb_aff='))),
     { what: 'the tracker to start' });
-  await waitFor(() => [...seen.keys()].some((p) => p.endsWith('.wasm')), { what: 'the wasm to load' });
+  const files = async () =>
+    (await stack.front.requests()).filter((e) => {
+      const p = e.path.split('?')[0];
+      return e.method === 'GET' && p.startsWith('/salebeacon/') && /\.(js|wasm)$/.test(p);
+    });
+  await waitFor(async () => (await files()).some((e) => e.path.endsWith('.wasm') && e.status !== null), { what: 'the wasm to load' });
+  const seen = new Map((await files()).map((e) => [e.path.split('?')[0], e.cache_control]));
   const paths = [...seen.keys()].sort();
   assert.equal(seen.get('/salebeacon/salebeacon.js'), 'no-cache', JSON.stringify([...seen]));
   const hashed = paths.filter((p) => p !== '/salebeacon/salebeacon.js');
