@@ -5,14 +5,15 @@
 //     TaskDuration) of a page with the embed minus the same page without it, and the loader's own
 //     performance.measure('salebeacon:init') (loader start → init resolved, wall clock: includes
 //     the downloads and the off-thread wasm compile). Median of N fresh browser contexts.
-// Needs pkg/ (cargo xtask build). Usage: node bench-embed.mjs [--runs 15] [--cpu 4]
+// Needs pkg/ (cargo xtask build) and the release binaries the e2e suite runs (the pages are served
+// by salebeacon-testserver in front of the real proxy, without the tests' instrumentation script).
+// Chromium only (CDP), through playwright-core directly. Usage: node bench-embed.mjs [--runs 15] [--cpu 4]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
-import { startFront } from './serve.mjs';
-import { PKG, requirePkg } from './harness.mjs';
+import { PKG, requirePkg, startStack, stopStack } from './harness.mjs';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
@@ -66,8 +67,9 @@ fs.writeFileSync(
   `salebeacon('ready', function () { window.__sbReady = performance.now(); });
 addEventListener('load', function () { window.__loaded = performance.now(); });\n`,
 );
-// A stand-in for the proxy's /touch so the page makes no failing requests.
-const front = await startFront({ siteDir: site, pkgDir: PKG });
+// The pages as a shop serves them, the proxy (its files, /touch) behind the same origin.
+const stack = await startStack({ siteDir: site, engine: false, inject: false });
+const front = { url: stack.site };
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
@@ -117,7 +119,7 @@ async function series(cpu) {
 const results = [await series(1)];
 if (CPU > 1) results.push(await series(CPU));
 await browser.close();
-await front.close();
+await stopStack(stack);
 fs.rmSync(site, { recursive: true, force: true });
 
 console.log(`\nmain thread, loader + init on a landing page (Chromium, median of ${RUNS}, embed minus baseline page)`);

@@ -158,12 +158,13 @@ function injectedScript(sandboxOrigin) {
  * `proxyEnv` (extra environment for the proxy, e.g. SALEBEACON_ORDER_TOKEN_SECRET), `sitePages`
  * (`{ 'dir/x.html': '<html>...' }`: extra pages, served from a temporary copy of the demo site),
  * `siteDir` (serve this folder instead of the demo site), `engine` (false: no browser; the caller
- * drives its own). Returns the stack: `site` (origin of the shop), `siteFor(host)`, `engine`,
+ * drives its own), `inject` (false: pages as they are, without the instrumentation script; for
+ * measurements). Returns the stack: `site` (origin of the shop), `siteFor(host)`, `engine`,
  * `newPage()`, `closePages()`, `front.*` (the request log, the offline switch), `sandbox.*`,
  * `proxy.*` (including `proxy.stop()` / `proxy.start()`: the proxy down and up again on the same
  * port with the same outbox), `setOffline()`, `waitForSale()`.
  */
-export async function startStack({ proxyArgs = [], proxyEnv = {}, sitePages = null, siteDir = null, engine = true } = {}) {
+export async function startStack({ proxyArgs = [], proxyEnv = {}, sitePages = null, siteDir = null, engine = true, inject = true } = {}) {
   requirePkg();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'salebeacon-e2e-'));
   const apiKey = 'sk_test_' + crypto.randomBytes(12).toString('hex');
@@ -234,7 +235,7 @@ export async function startStack({ proxyArgs = [], proxyEnv = {}, sitePages = nu
     const front = await startProcess(
       'testserver',
       bin('salebeacon-testserver'),
-      ['--site', site, '--proxy', proxyOrigin, '--inject', injectFile],
+      ['--site', site, '--proxy', proxyOrigin, ...(inject ? ['--inject', injectFile] : [])],
       { RUST_LOG: process.env.RUST_LOG || 'warn', NO_COLOR: '1' },
       /listening on (http:\/\/\S+)\r?\n/,
       path.join(tmp, 'testserver.log'),
