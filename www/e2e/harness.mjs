@@ -34,6 +34,8 @@ const BIN_DIR = path.resolve(
 const BASE = '/salebeacon';
 /** How long a process may take to print its ready line. */
 const START_MS = 15000;
+/** The bound of the test files' before/after hooks (starting and stopping a stack and an engine). */
+export const HOOK_MS = 120000;
 
 /** The engine this run drives (SALEBEACON_ENGINE). */
 export const ENGINE = process.env.SALEBEACON_ENGINE || 'chromium';

@@ -15,7 +15,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { ENGINE, startStack, stopStack, land, waitFor, sleep } from '../harness.mjs';
+import { HOOK_MS, ENGINE, startStack, stopStack, land, waitFor, sleep } from '../harness.mjs';
 
 const TEST_PAGE = '/e2e/tracker.html';
 /** The same page, with a first script that makes every Storage write throw (test 7). */
@@ -47,9 +47,9 @@ before(async () => {
         '};\n',
     },
   });
-});
-after(() => stopStack(stack));
-afterEach(() => stack.closePages());
+}, { timeout: HOOK_MS });
+after(() => stopStack(stack), { timeout: HOOK_MS });
+afterEach(() => stack.closePages(), { timeout: HOOK_MS });
 
 let counter = 0;
 /** A fresh order id per sale. */

@@ -3,7 +3,7 @@
 // asking the sandbox (the Growi emulator) what it recorded.
 import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { ENGINE, startStack, stopStack, land, buy, waitFor, UUID_V4 } from '../harness.mjs';
+import { HOOK_MS, ENGINE, startStack, stopStack, land, buy, waitFor, UUID_V4 } from '../harness.mjs';
 import { buildDemo } from '../build-demo.mjs';
 
 let stack;
@@ -12,10 +12,10 @@ before(async () => {
   // The npm journey's thank-you page is a Vite 7 production build of www/demo-npm.
   await buildDemo();
   stack = await startStack();
-});
-after(() => stopStack(stack));
+}, { timeout: HOOK_MS });
+after(() => stopStack(stack), { timeout: HOOK_MS });
 beforeEach(() => stack.sandbox.reset());
-afterEach(() => stack.closePages());
+afterEach(() => stack.closePages(), { timeout: HOOK_MS });
 
 /** The sandbox holds exactly this one sale from its API, attributed to creator42. */
 async function assertRecorded({ orderId, total, visitor }) {
@@ -73,6 +73,7 @@ test(`${ENGINE}: script-tag journey: creator link → checkout → salebeacon("s
 });
 
 test(`${ENGINE}: npm journey: the thank-you page is a Vite 7 build importing the package`, async () => {
+  await stack.front.reset();
   const page = await stack.newPage();
   const { visitor } = await land(page, `${stack.site}/?ref=creator42`);
   const { orderId, status, total } = await buy(page, 'npm', { quantity: 3 });
@@ -86,6 +87,12 @@ test(`${ENGINE}: npm journey: the thank-you page is a Vite 7 build importing the
   );
   assert.equal(wasm.length, 1);
   assert.match(wasm[0], /\/npm\/assets\/salebeacon_wasm_bg-[\w-]+\.wasm$/);
+  // The server saw it fetched too (the journey's earlier pages load the script-tag embed's wasm
+  // from /salebeacon/; the performance entries above are the thank-you page's own).
+  const wasmGets = (await stack.front.requests())
+    .filter((e) => e.method === 'GET' && e.path.split('?')[0].endsWith('.wasm'))
+    .map((e) => e.path.split('?')[0]);
+  assert.ok(wasmGets.some((p) => /^\/npm\/assets\/salebeacon_wasm_bg-[\w-]+\.wasm$/.test(p)), JSON.stringify(wasmGets));
   await assertCleanPage(page);
 });
 

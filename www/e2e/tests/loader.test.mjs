@@ -3,7 +3,7 @@
 // rely on, checked in that engine.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { ENGINE, startStack, stopStack, waitFor, sleep, UUID_V4 } from '../harness.mjs';
+import { HOOK_MS, ENGINE, startStack, stopStack, waitFor, sleep, UUID_V4 } from '../harness.mjs';
 
 let stack;
 before(async () => {
@@ -27,13 +27,13 @@ before(async () => {
     document.head.appendChild(s);
     if (new URLSearchParams(location.search).get('second')) console.error('probe: second page');
   });
-});
+}, { timeout: HOOK_MS });
 `,
     },
   });
 });
-after(() => stopStack(stack));
-afterEach(() => stack.closePages());
+after(() => stopStack(stack), { timeout: HOOK_MS });
+afterEach(() => stack.closePages(), { timeout: HOOK_MS });
 
 test(`${ENGINE}: the page instrumentation sees console errors, uncaught errors, rejections and CSP violations, across pages`, async () => {
   // Every "no console errors" / "no CSP violations" assertion in this suite reads what the script
