@@ -483,10 +483,17 @@ export async function land(page, url) {
  * `{ orderId, status, total }` where status is the thank-you page's `#result[data-status]`.
  */
 export async function buy(page, integration, { quantity = 2, email = 'ann@example.com', name = 'Ann Example' } = {}) {
+  // On each page the creator banner appears once the tracker is ready, and moves what is below it:
+  // click only after it is there (WebKit's WebDriver clicks where the element was; a click that
+  // lands as the layout shifts misses the link).
+  const banner = () => page.waitForSelector('#attribution:not([hidden])', { timeoutMs: 15000, visible: true });
+  await banner();
   await page.click('#shop-now');
   await page.waitForURL(/product\.html/);
+  await banner();
   await page.click('#buy');
   await page.waitForURL(/checkout\.html/);
+  await banner();
   await page.fill('input[name=email]', email);
   await page.fill('input[name=name]', name);
   await page.fill('input[name=quantity]', String(quantity));

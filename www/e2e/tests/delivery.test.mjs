@@ -296,14 +296,13 @@ test(`${ENGINE}: 4. thank-you page reloaded three times: one sale, the reloads a
 // Two tabs: a test cannot await two tabs' trackSale side by side in WebKit (its WebDriver runs one
 // script at a time per session, and an async script holds the session until it settles), so in
 // every engine each tab first schedules its trackSale for the same instant, then the test
-// collects both outcomes. Both schedules are checked to land before that instant. The page is on
-// 127.0.0.1, a secure context: Web Locks are there in all three engines (ENGINES.md).
-test(`${ENGINE}: 5. the same order in two tabs at the same moment: one sale`, async (t) => {
+// collects both outcomes. Both schedules are checked to land before that instant.
+async function twoTabs(t, origin, label, { locks }) {
   const first = await stack.newPage();
-  await view(first, { query: '?ref=creator42' });
+  await view(first, { query: '?ref=creator42', origin });
   const second = await stack.newPage({ context: first.context });
-  await view(second);
-  const orderId = newOrder('TABS');
+  await view(second, { origin });
+  const orderId = newOrder(label);
   const at = Date.now() + 1500;
   const scheduled = [];
   for (const p of [first, second]) {
@@ -325,6 +324,7 @@ test(`${ENGINE}: 5. the same order in two tabs at the same moment: one sale`, as
     );
   }
   for (const s of scheduled) assert.ok(s.now < at, `both tabs scheduled before the moment (${at - s.now} ms ahead)`);
+  assert.deepEqual(scheduled.map((s) => s.locks), [locks, locks], `navigator.locks ${locks ? 'present' : 'absent'} on ${origin}`);
   const both = [];
   for (const p of [first, second]) {
     both.push(await p.waitForFunction(() => window.__tabResult, undefined, { timeoutMs: ARRIVE_MS }));
@@ -337,10 +337,27 @@ test(`${ENGINE}: 5. the same order in two tabs at the same moment: one sale`, as
   // Still one after anything left over (retries, beacons) had its chance.
   await sleep(1000);
   assert.equal((await salesOf(orderId)).length, 1);
+  const posts = await salePosts(orderId);
+  // README: "Two tabs never send the same order at the same time". With Web Locks, the second
+  // tab waits for the first and finds the order delivered: one request.
+  if (locks) assert.equal(posts.length, 1, `one POST /sales for the order: ${JSON.stringify(posts)}`);
   t.diagnostic(
-    `two tabs (Web Locks: ${scheduled.every((s) => s.locks)}): ${JSON.stringify(both.map((r) => r.status))}, ${(await salePosts(orderId)).length} POST /sales`,
+    `two tabs on ${origin} (Web Locks: ${locks}): ${JSON.stringify(both.map((r) => r.status))}, ${posts.length} POST /sales` +
+      ` (at ms after the moment → status: ${posts.map((p) => `+${p.at_ms - at} → ${p.status}`).join(', ')})`,
   );
-});
+}
+
+// 127.0.0.1 is a secure context: Web Locks are there in all three engines (ENGINES.md).
+test(`${ENGINE}: 5. the same order in two tabs at the same moment: one sale`, (t) =>
+  twoTabs(t, stack.site, 'TABS', { locks: true }));
+
+// http://shop.test is not a secure context: no engine has navigator.locks there (ENGINES.md), so
+// the tracker falls back to its lease in localStorage, the path a shop on plain http takes.
+// Observed in all three engines (reported, not asserted): the lease usually lets both tabs POST
+// the order within a few ms of each other (the proxy answers 202, then 200 duplicate), so Growi
+// still gets one sale, but not "one tab at a time"; the diagnostic line shows the requests.
+test(`${ENGINE}: 5b. the same order in two tabs on http://shop.test (no Web Locks: the localStorage lease): one sale`, (t) =>
+  twoTabs(t, stack.siteFor('shop.test'), 'TABS-LEASE', { locks: false }));
 
 test(`${ENGINE}: 6. the proxy answers 422: the promise rejects with its issues, nothing is retried`, async () => {
   const secret = crypto.randomBytes(24).toString('hex');

@@ -68,6 +68,7 @@ test(`${ENGINE}: script-tag journey: creator link → checkout → salebeacon("s
   await page.waitForSelector(`#sandbox-sales tr[data-order="${orderId}"]`, { visible: true });
   assert.equal(await page.textContent(`#sandbox-sales tr[data-order="${orderId}"] td.state`), 'unpaid');
   await page.waitForSelector('#queue[data-depth="0"]', { visible: true });
+  await page.waitForSelector('#attribution:not([hidden])', { visible: true });
   assert.equal(await page.getAttribute('#attribution', 'data-tag'), 'creator42', 'the banner is shown');
   await assertCleanPage(page);
 });
@@ -104,6 +105,7 @@ test(`${ENGINE}: pixel journey: <img> on the thank-you page, attribution from th
   // sandbox (the harness told the demo where it is). Either may be showing already.
   assert.ok(['pixel', 'recorded'].includes(status), status);
   await page.waitForSelector('#result[data-status="recorded"]', { timeoutMs: 20000, visible: true });
+  await page.waitForSelector('#attribution:not([hidden])', { visible: true });
   assert.equal(await page.getAttribute('#attribution', 'data-tag'), 'creator42', 'the banner is shown');
   const src = await page.getAttribute('#pixel', 'src');
   assert.doesNotMatch(src, /email|name|%40/, 'no personal data in the pixel URL');

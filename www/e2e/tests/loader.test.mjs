@@ -27,11 +27,11 @@ before(async () => {
     document.head.appendChild(s);
     if (new URLSearchParams(location.search).get('second')) console.error('probe: second page');
   });
-}, { timeout: HOOK_MS });
+});
 `,
     },
   });
-});
+}, { timeout: HOOK_MS });
 after(() => stopStack(stack), { timeout: HOOK_MS });
 afterEach(() => stack.closePages(), { timeout: HOOK_MS });
 
