@@ -10,6 +10,9 @@
 //! Values from a URL are hostile until checked: a tag is 1-64 of `[A-Za-z0-9_.-]`, Growi ids are
 //! positive integers. Anything else is rejected (and the browser says so on the console).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::text;
 use crate::time::UnixMillis;
 
@@ -94,12 +97,7 @@ pub fn is_valid_tag(tag: &str) -> bool {
 }
 
 fn parse_id(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse()
-        .ok()
-        .filter(|n| *n > 0 && *n <= crate::money::MAX_AMOUNT)
+    text::digits(s).filter(|n| s.len() <= 16 && *n > 0 && *n <= crate::money::MAX_AMOUNT)
 }
 
 /// Finds the referral in decoded query pairs. The Growi pair wins over a tag; among tag
@@ -222,11 +220,7 @@ impl Attribution {
             "f" => Model::FirstClick,
             _ => return None,
         };
-        let ts = parts.next()?;
-        if ts.is_empty() || !ts.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let captured_at: i64 = ts.parse().ok()?;
+        let captured_at = i64::try_from(text::digits(parts.next()?)?).ok()?;
         let referral = match parts.next()? {
             "t" => {
                 let tag = parts.next()?;

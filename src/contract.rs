@@ -6,6 +6,9 @@
 //! the build, so the two sides can never drift apart. The attribution cookie's value format is
 //! [`crate::attribution::Attribution::encode`] / `decode`, next to the rules it carries.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// The attribution cookie the tracker writes from script (`Attribution::encode`).
 pub const AFF_COOKIE: &str = "sb_aff";
 /// The visitor-id cookie the tracker writes from script (a UUID v4).
@@ -24,6 +27,12 @@ pub const VID_COOKIES: [&str; 2] = [VID_COOKIE, VID_COOKIE_HTTP];
 
 /// Every localStorage key of the tracker starts with this.
 pub const STORAGE_PREFIX: &str = "salebeacon:";
+/// The localStorage key (after the prefix) that is set while a sale may wait in the browser's
+/// outbox: the one thing the script-tag loader reads to know whether a page has work.
+pub const OUTBOX_MARKER: &str = "outbox";
+
+/// The consent states of the browser API, the default first.
+pub const CONSENT_STATES: [&str; 3] = ["granted", "pending", "denied"];
 
 /// The proxy's browser-facing paths, under its base path (default `/salebeacon`).
 pub const SALES_PATH: &str = "/sales";
@@ -73,6 +82,56 @@ impl ErrorCode {
     }
 }
 
+/// These names and the browser API's defaults as a JavaScript module (`www/package/src/
+/// contract.js`), so the tracker's JavaScript uses exactly the core's values. The build writes
+/// it; a test keeps the committed copy equal to this.
+#[cfg(not(feature = "embed"))]
+pub fn javascript() -> String {
+    use crate::attribution::{
+        Model, DEFAULT_PARAMS, DEFAULT_WINDOW_DAYS, GROWI_CAMPAIGN_PARAM, GROWI_USER_PARAM,
+        MAX_WINDOW_DAYS, MIN_WINDOW_DAYS,
+    };
+    let list = |items: &[&str]| {
+        let quoted: Vec<String> = items.iter().map(|i| format!("'{i}'")).collect();
+        format!("[{}]", quoted.join(", "))
+    };
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    let lines = [
+        "// Generated from the Rust core (src/contract.rs, `contract::javascript`) by `cargo xtask"
+            .to_owned(),
+        "// build`: the names and defaults the browser tracker shares with the proxy. Do not edit."
+            .to_owned(),
+        format!("export const AFF_COOKIE = '{AFF_COOKIE}';"),
+        format!("export const VID_COOKIE = '{VID_COOKIE}';"),
+        format!("export const PREFIX = '{STORAGE_PREFIX}';"),
+        format!("export const OUTBOX_KEY = '{OUTBOX_MARKER}';"),
+        format!("export const SALES_PATH = '{SALES_PATH}';"),
+        format!("export const TOUCH_PATH = '{TOUCH_PATH}';"),
+        format!("export const STATUS_DUPLICATE = '{STATUS_DUPLICATE}';"),
+        format!("export const DEFAULT_PARAMS = {};", list(DEFAULT_PARAMS)),
+        format!(
+            "export const GROWI_PARAMS = {};",
+            list(&[GROWI_USER_PARAM, GROWI_CAMPAIGN_PARAM])
+        ),
+        format!("export const MIN_WINDOW_DAYS = {MIN_WINDOW_DAYS};"),
+        format!("export const MAX_WINDOW_DAYS = {MAX_WINDOW_DAYS};"),
+        format!("export const DEFAULT_WINDOW_DAYS = {DEFAULT_WINDOW_DAYS};"),
+        format!(
+            "export const MODELS = {};",
+            list(&[Model::LastClick.as_str(), Model::FirstClick.as_str()])
+        ),
+        format!("export const CONSENTS = {};", list(&CONSENT_STATES)),
+        format!(
+            "export const OUTBOX_MAX_AGE_MS = {};",
+            crate::retry::OUTBOX_MAX_AGE_MS
+        ),
+        format!("export const ERROR_CODES = {};", list(&codes)),
+    ];
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
 /// The value of cookie `name` in a `Cookie` header (`a=1; b="2"`), if present. Surrounding
 /// white space and one pair of double quotes (RFC 6265's quoted form) are removed; the first
 /// cookie of that name wins (browsers send the most specific path first).
@@ -112,6 +171,17 @@ mod tests {
         assert_eq!(cookie_value("noequals", "noequals"), None);
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn the_javascript_copy_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/www/package/src/contract.js");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == javascript(),
+            "{path} is stale: run `cargo xtask build` (it writes the file from src/contract.rs)"
+        );
+    }
+
     #[test]
     fn codes_are_snake_case_and_distinct() {
         let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
@@ -122,7 +192,8 @@ mod tests {
                 "invalid_config",
                 "not_initialized",
                 "invalid_amount",
-                "rejected"
+                "rejected",
+                "invalid_command"
             ]
         );
     }

@@ -5,6 +5,9 @@
 //! reference) and saying what is wrong in words a web developer can act on. The browser turns a
 //! list of them into the `issues` of a `SaleBeaconError`; the proxy into a 422 body.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 /// A problem with one field.
@@ -26,8 +29,8 @@ impl Issue {
     }
 }
 
-impl std::fmt::Display for Issue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for Issue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{}: {}", self.field, self.message)
     }
 }

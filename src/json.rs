@@ -1,8 +1,11 @@
-//! A minimal JSON object writer, for the few bodies the browser module sends and stores.
+//! A minimal JSON object writer, for what the browser module answers: the request bodies it
+//! builds and the JSON text its exports return.
 //!
-//! The proxy uses serde_json; the browser module avoids it (and serde-wasm-bindgen) because
-//! the embed has a 20 KB budget. Escaping follows RFC 8259 and matches serde_json's output, which
-//! a native test checks.
+//! The proxy uses serde_json; the browser module cannot afford it (the embed has a 20 KB budget).
+//! Escaping follows RFC 8259 and matches serde_json's output, which a native test checks.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
 
 /// Writes `{"k":v,...}` in insertion order.
 pub struct ObjectWriter {

@@ -9,6 +9,9 @@
 //! withdrawn; their successors EUR, SLE, ZWG and XCG are listed). Precious metals, testing and
 //! special drawing codes are not currencies a shop sells in and are left out.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// Every accepted currency, upper case, sorted, with its exponent (digits after the point).
 const CURRENCIES: &[(&str, u8)] = &[
     ("AED", 2),
@@ -229,13 +232,13 @@ impl MoneyError {
     }
 }
 
-impl std::fmt::Display for MoneyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for MoneyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(&self.message())
     }
 }
 
-impl std::error::Error for MoneyError {}
+impl core::error::Error for MoneyError {}
 
 /// Every accepted currency code (upper case) with its exponent, in code order.
 pub fn currencies() -> impl Iterator<Item = (&'static str, u8)> {
@@ -290,7 +293,7 @@ pub fn to_minor_units(amount: &str, currency: &str) -> Result<u64, MoneyError> {
     let mut value: u64 = 0;
     let padded = frac
         .bytes()
-        .chain(std::iter::repeat(b'0'))
+        .chain(core::iter::repeat(b'0'))
         .take(usize::from(exp));
     for b in whole.bytes().chain(padded) {
         value = value

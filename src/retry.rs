@@ -5,6 +5,9 @@
 //! while each still waits at least half its step. The random number is the caller's, so the core
 //! stays deterministic and testable.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// How long the browser outbox keeps trying a sale before it gives up (7 days). The proxy trusts
 /// a browser's `occurred_at` only within this age.
 pub const OUTBOX_MAX_AGE_MS: u64 = 7 * 86_400_000;
@@ -70,10 +73,10 @@ pub fn classify(status: u16) -> Disposition {
 /// are not used by the proxy and read as `None`.
 pub fn parse_retry_after(value: &str) -> Option<u64> {
     let v = value.trim();
-    if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
+    if v.len() > 12 {
         return None;
     }
-    v.parse::<u64>().ok().map(|secs| secs.min(86_400) * 1000)
+    crate::text::digits(v).map(|secs| secs.min(86_400) * 1000)
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@
 //! asking ([`Origin`]): `commission`, `due_at` and `status` are the merchant's server-side
 //! decisions and are refused from a browser.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::attribution::{is_valid_tag, Referral};
 use crate::issue::Issue;
 use crate::money::{self, MAX_AMOUNT};
@@ -236,8 +239,8 @@ impl SaleInput {
                 k.as_str(),
                 "total" | "subtotal" | "growi_user_id" | "growi_campaign_id" | "commission"
             );
-            let value = match v.parse::<i64>() {
-                Ok(n) if numeric && v.bytes().all(|b| b.is_ascii_digit()) => Loose::Int(n),
+            let value = match text::digits(&v).and_then(|n| i64::try_from(n).ok()) {
+                Some(n) if numeric => Loose::Int(n),
                 _ => Loose::Str(v),
             };
             input.set(&k, value);
@@ -430,8 +433,19 @@ pub(crate) struct Checker {
 }
 
 impl Checker {
-    pub(crate) fn push(&mut self, field: &str, message: impl Into<String>) {
-        self.issues.push(Issue::new(field, message));
+    /// One issue. Not generic and never inlined: validation has dozens of call sites, and each
+    /// one is a plain call this way (the browser module's size budget).
+    #[inline(never)]
+    pub(crate) fn push(&mut self, field: &str, message: impl AsRef<str>) {
+        self.add(field, message.as_ref());
+    }
+
+    #[inline(never)]
+    fn add(&mut self, field: &str, message: &str) {
+        self.issues.push(Issue {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        });
     }
 
     pub(crate) fn unknown(&mut self, name: &str, known: &[&'static str], aliases: &[(&str, &str)]) {
@@ -489,7 +503,7 @@ impl Checker {
                 self.push(field, "must be at most 2^53-1 (9007199254740991)")
             }
             Loose::Int(n) => return u64::try_from(*n).ok(),
-            Loose::Float(_) => self.push(
+            Loose::Fraction => self.push(
                 field,
                 "must be an integer in minor units (cents): 129.99 usd is 12999; toMinorUnits(\"129.99\", \"usd\") converts exactly",
             ),
@@ -547,8 +561,8 @@ impl Checker {
     fn growi_id(&mut self, field: &str, value: Option<&Loose>) -> Option<u64> {
         match value? {
             Loose::Int(n) if *n > 0 && *n as u64 <= MAX_AMOUNT => u64::try_from(*n).ok(),
-            Loose::Str(s) => match s.trim().parse::<u64>() {
-                Ok(n) if n > 0 && n <= MAX_AMOUNT && !s.trim().starts_with('+') => Some(n),
+            Loose::Str(s) => match text::digits(s.trim()) {
+                Some(n) if n > 0 && n <= MAX_AMOUNT => Some(n),
                 _ => {
                     self.push(field, "must be a positive integer");
                     None
@@ -630,34 +644,47 @@ fn too_long(bytes: usize) -> String {
     m
 }
 
-/// A syntactic check: `local@domain.tld`, no spaces, sensible lengths and labels.
+/// A syntactic check: `local@domain.tld`, no spaces, sensible lengths and labels; any
+/// non-ASCII character is allowed where a letter is (internationalised addresses).
+///
+/// Written over bytes (a byte of a non-ASCII character is always >= 0x80), which the browser
+/// module's size budget prefers to `char` iteration; `tests/core.rs` holds it to the `char`-based
+/// statement of the same rules on random input.
 pub fn is_valid_email(s: &str) -> bool {
-    let Some((local, domain)) = s.rsplit_once('@') else {
+    let b = s.as_bytes();
+    let Some(at) = b.iter().rposition(|&c| c == b'@') else {
         return false;
     };
+    let (local, domain) = (&b[..at], &b[at + 1..]);
     let local_ok = !local.is_empty()
         && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.as_bytes().windows(2).any(|w| w == b"..")
-        && local.chars().all(|c| {
-            c.is_ascii_alphanumeric()
-                || !c.is_ascii()
-                || b"!#$%&'*+/=?^_`{|}~.-".contains(&(c as u8))
+        && local.first() != Some(&b'.')
+        && local.last() != Some(&b'.')
+        && !local.windows(2).any(|w| w == b"..")
+        && local.iter().all(|&c| {
+            c.is_ascii_alphanumeric() || c >= 0x80 || b"!#$%&'*+/=?^_`{|}~.-".contains(&c)
         });
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = domain.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || !c.is_ascii() || c == '-')
-        })
-        && labels.last().is_some_and(|tld| {
-            tld.chars().count() >= 2 && !tld.chars().all(|c| c.is_ascii_digit())
-        });
-    local_ok && domain_ok
+    if !local_ok || domain.len() > 253 {
+        return false;
+    }
+    let mut labels = 0;
+    let mut last: &[u8] = &[];
+    for label in domain.split(|&c| c == b'.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label.first() != Some(&b'-')
+            && label.last() != Some(&b'-')
+            && label
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || c >= 0x80 || c == b'-');
+        if !ok {
+            return false;
+        }
+        labels += 1;
+        last = label;
+    }
+    // The top-level label: at least two characters (bytes that start one), not all digits.
+    labels >= 2
+        && last.iter().filter(|&&c| c & 0xC0 != 0x80).count() >= 2
+        && !last.iter().all(u8::is_ascii_digit)
 }

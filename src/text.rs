@@ -4,6 +4,9 @@
 //! integer and every `[..].join(sep)` links a few hundred bytes of generic machinery each. These
 //! helpers do the same job in a loop; the texts they build are exactly those of `format!`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// Appends `v` in decimal, e.g. `-42`.
 pub fn push_int(out: &mut String, v: i64) {
     if v < 0 {
@@ -41,6 +44,22 @@ pub fn push_int_padded(out: &mut String, v: i64, width: usize) {
     } else {
         push_uint(out, v.unsigned_abs(), width);
     }
+}
+
+/// The value of `s` when it is 1 to 19 ASCII digits and nothing else (no sign, no space): one
+/// small parser for every integer the rules read, instead of `str::parse`'s generic machinery.
+pub fn digits(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u64::from(b - b'0');
+    }
+    Some(v)
 }
 
 /// `v` in decimal.
@@ -119,6 +138,25 @@ mod tests {
             let mut s = String::new();
             push_int_padded(&mut s, v, w);
             assert_eq!(s, format!("{v:0w$}"));
+        }
+    }
+
+    #[test]
+    fn digits_parse_as_str_parse_does() {
+        for s in ["0", "7", "0012", "9007199254740991", "9999999999999999999"] {
+            assert_eq!(digits(s), s.parse::<u64>().ok(), "{s}");
+        }
+        for s in [
+            "",
+            "+1",
+            "-1",
+            " 1",
+            "1 ",
+            "1.0",
+            "१",
+            "12345678901234567890",
+        ] {
+            assert_eq!(digits(s), None, "{s}");
         }
     }
 

@@ -5,6 +5,9 @@
 //! (days-from-civil arithmetic) because a date crate would cost the browser module more bytes than
 //! the whole of this file.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// Milliseconds since the Unix epoch, UTC.
 pub type UnixMillis = i64;
 
@@ -45,7 +48,7 @@ impl serde::Serialize for Timestamp {
 
 impl<'de> serde::Deserialize<'de> for Timestamp {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let text = <alloc::borrow::Cow<'de, str>>::deserialize(d)?;
         Timestamp::parse(&text).ok_or_else(|| {
             serde::de::Error::custom("expected an RFC 3339 date-time with a time zone")
         })
@@ -88,10 +91,7 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 }
 
 fn num(s: &str) -> Option<i64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
+    i64::try_from(crate::text::digits(s)?).ok()
 }
 
 /// Parses an RFC 3339 date-time with a time zone (`Z` or `±hh:mm`), e.g.
@@ -132,7 +132,7 @@ pub fn parse_rfc3339(text: &str) -> Option<UnixMillis> {
         let digits = frac.get(..n)?;
         millis = digits
             .bytes()
-            .chain(std::iter::repeat(b'0'))
+            .chain(core::iter::repeat(b'0'))
             .take(3)
             .fold(0, |acc, c| acc * 10 + i64::from(c - b'0'));
         rest = frac.get(n..)?;

@@ -6,6 +6,9 @@
 //! times may be RFC 3339 or Unix seconds (normalised to RFC 3339 UTC). Growi spells the status
 //! `cancelled` on PATCH and `canceled` in list filters; we accept both and send `cancelled`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::issue::Issue;
 use crate::sale::Checker;
 use crate::time;

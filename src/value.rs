@@ -1,22 +1,27 @@
 //! `Loose`: a JSON-like value as a caller handed it, before any rule has been applied.
 //!
-//! Inputs arrive from JavaScript objects (through serde-wasm-bindgen), JSON bodies (serde_json)
-//! and query strings. Deserializing straight into typed fields would stop at the first wrong type
+//! Inputs arrive as JSON text (the browser hands the sale over as `JSON.stringify` text, read by
+//! [`crate::json::read_object`]; the proxy reads bodies with serde_json) and as query strings. Deserializing straight into typed fields would stop at the first wrong type
 //! with serde's message; reading each field as a `Loose` first lets validation report every
 //! problem, in our words, with the field's name.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use core::fmt;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use std::fmt;
 
 /// Any value a field can hold.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Loose {
     Null,
     Bool(bool),
-    /// An integral number (JavaScript numbers with no fraction land here too).
+    /// An integral number in JavaScript's safe range (`12999`, `12999.0`, `1.2999e4`).
     Int(i64),
-    /// A number with a fraction, or one too large for `Int`.
-    Float(f64),
+    /// Any other number: one with a fraction (`129.99`), or one too large to be exact. No rule
+    /// needs its value, only that it is not an exact integer, so none is kept (and the browser
+    /// module needs no float parser).
+    Fraction,
     Str(String),
     /// A list or an object: never valid for a sale field.
     Composite(&'static str),
@@ -28,7 +33,7 @@ impl Loose {
         match self {
             Loose::Null => "null",
             Loose::Bool(_) => "a boolean",
-            Loose::Int(_) | Loose::Float(_) => "a number",
+            Loose::Int(_) | Loose::Fraction => "a number",
             Loose::Str(_) => "a string",
             Loose::Composite(k) => k,
         }
@@ -38,10 +43,11 @@ impl Loose {
 impl Loose {
     /// A number as JavaScript has it: integral values in the safe range are `Int`.
     pub fn from_f64(v: f64) -> Loose {
-        if v.is_finite() && v.fract() == 0.0 && v.abs() <= 9_007_199_254_740_991.0 {
+        const MAX: f64 = 9_007_199_254_740_991.0;
+        if (-MAX..=MAX).contains(&v) && (v as i64) as f64 == v {
             Loose::Int(v as i64)
         } else {
-            Loose::Float(v)
+            Loose::Fraction
         }
     }
 }
@@ -67,7 +73,7 @@ impl<'de> Visitor<'de> for LooseVisitor {
         Ok(Loose::Int(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Loose, E> {
-        Ok(i64::try_from(v).map_or(Loose::Float(v as f64), Loose::Int))
+        Ok(i64::try_from(v).map_or(Loose::Fraction, Loose::Int))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Loose, E> {
         // JavaScript has only doubles: 12999 arrives as 12999.0.
@@ -122,34 +128,54 @@ pub(crate) fn read_object<'de, D: Deserializer<'de>>(
     d.deserialize_map(ObjectVisitor(what))
 }
 
-/// Suggests the known field a mistyped or camelCased name most likely meant.
+/// Suggests the known field a mistyped or camelCased name most likely meant: the one equal to it
+/// once case and separators are ignored (`orderId` → `order_id`), else the closest within two
+/// edits (`ordr_id` → `order_id`).
 pub(crate) fn suggest(name: &str, known: &[&'static str]) -> Option<&'static str> {
-    // ASCII letters and digits only, so the distance can count bytes.
-    let norm = |s: &str| -> Vec<u8> {
-        s.bytes()
-            .filter(u8::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase())
-            .collect()
-    };
-    let wanted = norm(name);
-    if let Some(k) = known.iter().find(|k| norm(k) == wanted) {
-        return Some(k);
+    // ASCII letters and digits only, lower case, at most 32 of them: field names are short, and
+    // fixed buffers keep this free of allocations (the browser module's size budget).
+    fn norm(s: &str) -> ([u8; 32], usize) {
+        let mut out = [0u8; 32];
+        let mut n = 0;
+        for c in s.bytes().filter(u8::is_ascii_alphanumeric) {
+            if let Some(slot) = out.get_mut(n) {
+                *slot = c.to_ascii_lowercase();
+            }
+            n += 1;
+        }
+        (out, n)
     }
-    known
-        .iter()
-        .map(|k| (edit_distance(&norm(k), &wanted), *k))
-        .filter(|(d, k)| *d <= 2 && *d < k.len() / 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+    let (w, wn) = norm(name);
+    let wanted = w.get(..wn)?;
+    let mut best = None;
+    let mut best_d = 3;
+    for k in known {
+        let (a, an) = norm(k);
+        let a = a.get(..an)?;
+        let d = edit_distance(a, wanted);
+        if d == 0 {
+            return Some(k);
+        }
+        if d < best_d && d < k.len() / 2 {
+            best = Some(*k);
+            best_d = d;
+        }
+    }
+    best
 }
 
+/// Levenshtein distance of two names of at most 32 bytes, one row at a time.
 fn edit_distance(a: &[u8], b: &[u8]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut prev = [0usize; 33];
+    for (j, p) in prev.iter_mut().enumerate().take(b.len() + 1) {
+        *p = j;
+    }
     for (i, &ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        let mut cur = [0usize; 33];
+        cur[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
         }
         prev = cur;
     }

@@ -3,6 +3,9 @@
 //! The core takes the 16 random bytes from its caller (the browser's `crypto.getRandomValues`, a
 //! test's fixed bytes) so it needs no source of randomness of its own.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// Formats 16 random bytes as a UUID v4 (version and variant bits set), lower case.
 pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;

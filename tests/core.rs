@@ -542,3 +542,45 @@ fn json_escaping_matches_serde_json_for_control_characters() {
     salebeacon::json::push_string(&mut s, &text);
     assert_eq!(s, serde_json::to_string(&text).unwrap());
 }
+
+/// The email rule as first written, over `char`s: the byte-level `is_valid_email` must agree.
+fn reference_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.as_bytes().windows(2).any(|w| w == b"..")
+        && local.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || !c.is_ascii()
+                || b"!#$%&'*+/=?^_`{|}~.-".contains(&(c as u8))
+        });
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || !c.is_ascii() || c == '-')
+        })
+        && labels.last().is_some_and(|tld| {
+            tld.chars().count() >= 2 && !tld.chars().all(|c| c.is_ascii_digit())
+        });
+    local_ok && domain_ok
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+    #[test]
+    fn email_check_over_bytes_agrees_with_the_char_statement(
+        s in "[a-zA-Z0-9.@\\-_+é€😀 ]{0,40}|[a-z]{1,10}@[a-zé0-9-]{0,10}(\\.[a-zé0-9-]{0,6}){0,3}"
+    ) {
+        prop_assert_eq!(salebeacon::sale::is_valid_email(&s), reference_email(&s), "{}", s);
+    }
+}

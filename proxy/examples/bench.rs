@@ -17,6 +17,7 @@
 use axum::http::StatusCode;
 use axum::routing::post;
 use salebeacon_proxy::config::{DbSync, RateLimit};
+use salebeacon_proxy::outbox::Database;
 use salebeacon_proxy::{ProxyConfig, Secret};
 use salebeacon_sandbox::SandboxConfig;
 use std::net::SocketAddr;
@@ -234,7 +235,7 @@ async fn main() {
         let mut c = ProxyConfig::new(Secret::new(salebeacon_sandbox::DEFAULT_API_KEY));
         c.listen = "127.0.0.1:0".parse().unwrap();
         c.upstream = sb.base_url();
-        c.db_path = dir.path().join(format!("bench-{label}.sqlite3"));
+        c.db = Database::Sqlite(dir.path().join(format!("bench-{label}.sqlite3")));
         c.db_sync = sync;
         // The limiter stays in the path, with a limit the benchmark cannot reach.
         c.rate_limit = RateLimit {
@@ -278,7 +279,7 @@ async fn drain_run(dir: &std::path::Path, pace_ms: u64, drain: usize) {
     let mut c = ProxyConfig::new(Secret::new(salebeacon_sandbox::DEFAULT_API_KEY));
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.upstream = sb.base_url();
-    c.db_path = dir.join(format!("drain-{pace_ms}.sqlite3"));
+    c.db = Database::Sqlite(dir.join(format!("drain-{pace_ms}.sqlite3")));
     c.pace = Duration::from_millis(pace_ms);
     c.rate_limit.per_minute = 0;
     let proxy = salebeacon_proxy::spawn(c).await.expect("proxy");

@@ -84,8 +84,8 @@ pub struct ProxyConfig {
     pub listen: SocketAddr,
     /// Growi's API base, without a trailing slash.
     pub upstream: String,
-    /// The SQLite outbox file.
-    pub db_path: PathBuf,
+    /// The outbox: a SQLite file, or a PostgreSQL URL (several proxies sharing one queue).
+    pub db: crate::outbox::Database,
     pub db_sync: DbSync,
     /// Minimum time between the starts of two upstream requests.
     pub pace: Duration,
@@ -120,6 +120,9 @@ pub struct ProxyConfig {
     pub max_future_skew: Duration,
     /// Most sales committed in one SQLite transaction (group commit).
     pub batch_max: usize,
+    /// Sent jobs older than this many days are deleted (refunds and corrections need them
+    /// until then); `0` keeps them forever.
+    pub retention_days: u32,
     pub growi_api_key: Secret,
     pub admin_token: Option<Secret>,
     pub order_token_secret: Option<Secret>,
@@ -138,7 +141,7 @@ impl ProxyConfig {
         ProxyConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             upstream: DEFAULT_UPSTREAM.to_owned(),
-            db_path: PathBuf::from("salebeacon-outbox.sqlite3"),
+            db: crate::outbox::Database::Sqlite(PathBuf::from("salebeacon-outbox.sqlite3")),
             db_sync: DbSync::Full,
             pace: Duration::from_millis(2000),
             upstream_timeout: Duration::from_secs(15),
@@ -160,6 +163,7 @@ impl ProxyConfig {
             due_days: None,
             max_future_skew: Duration::from_secs(300),
             batch_max: 512,
+            retention_days: 400,
             growi_api_key,
             admin_token: None,
             static_dir: None,
@@ -312,7 +316,7 @@ impl ProxyConfig {
         c.site_dir = pick!(site_dir);
         c.forget_upstream_ids = args.forget_upstream_ids;
         if let Some(v) = pick!(db) {
-            c.db_path = v;
+            c.db = crate::outbox::Database::parse(&v);
         }
         if let Some(v) = pick!(db_sync) {
             c.db_sync = v;
@@ -370,6 +374,9 @@ impl ProxyConfig {
         if let Some(v) = pick!(due_days) {
             c.due_days = Some(v);
         }
+        if let Some(v) = pick!(retention_days) {
+            c.retention_days = v;
+        }
         if let Some(v) = pick!(batch_max) {
             c.batch_max = v;
         }
@@ -390,9 +397,10 @@ pub struct RunArgs {
     /// Growi API base URL [default: https://api.growi.io/api/public/v1].
     #[arg(long, env = "SALEBEACON_UPSTREAM", value_name = "URL")]
     pub upstream: Option<String>,
-    /// SQLite outbox file [default: salebeacon-outbox.sqlite3].
-    #[arg(long, env = "SALEBEACON_DB", value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    /// The outbox: a SQLite file, or a postgres:// URL shared by several proxies
+    /// [default: salebeacon-outbox.sqlite3].
+    #[arg(long, env = "SALEBEACON_DB", value_name = "PATH|URL")]
+    pub db: Option<String>,
     /// SQLite synchronous mode: full (fsync per commit) or normal [default: full].
     #[arg(long, env = "SALEBEACON_DB_SYNC", value_enum)]
     pub db_sync: Option<DbSync>,
@@ -452,7 +460,10 @@ pub struct RunArgs {
     /// Set due_at = occurred_at + N days on browser sales (a return window).
     #[arg(long, env = "SALEBEACON_DUE_DAYS", value_name = "N")]
     pub due_days: Option<u32>,
-    /// Most sales per SQLite commit [default: 512].
+    /// Delete sent jobs older than N days, 0 = never [default: 400].
+    #[arg(long, env = "SALEBEACON_RETENTION_DAYS", value_name = "N")]
+    pub retention_days: Option<u32>,
+    /// Most sales per commit [default: 512].
     #[arg(long, env = "SALEBEACON_BATCH_MAX", value_name = "N")]
     pub batch_max: Option<usize>,
     /// Serve the tracker's files (the built package, e.g. pkg/) under the base path.
@@ -474,7 +485,7 @@ pub struct RunArgs {
 pub struct FileConfig {
     pub listen: Option<String>,
     pub upstream: Option<String>,
-    pub db: Option<PathBuf>,
+    pub db: Option<String>,
     pub db_sync: Option<DbSync>,
     pub pace_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
@@ -493,6 +504,7 @@ pub struct FileConfig {
     pub cookie_domain: Option<String>,
     pub visitor_cookie_days: Option<u32>,
     pub due_days: Option<u32>,
+    pub retention_days: Option<u32>,
     pub batch_max: Option<usize>,
     pub static_dir: Option<PathBuf>,
     pub site_dir: Option<PathBuf>,

@@ -17,6 +17,7 @@
 //!   admin API share.
 //! - [`outbox`]: the durable queue of jobs: `202` means committed.
 //! - [`sender`]: the single paced task per API key that drains the outbox into Growi.
+//! - [`retention`]: deletes sent jobs past the retention period, a small batch at a time.
 //! - [`state`], [`clock`], [`metrics`], [`error`]: what handlers share, the one clock, counters for
 //!   Prometheus, and the one place errors become responses.
 //!
@@ -34,6 +35,7 @@ pub mod http;
 pub mod intake;
 pub mod metrics;
 pub mod outbox;
+pub mod retention;
 pub mod sender;
 pub mod state;
 pub mod trust;
@@ -143,12 +145,11 @@ impl RunningProxy {
 /// Starts the proxy on `config.listen` (port 0 picks a free one).
 pub async fn spawn(config: ProxyConfig) -> Result<RunningProxy, StartError> {
     let config = config.validate()?;
-    let outbox =
-        Outbox::open(&config.db_path, config.db_sync, config.batch_max).map_err(|error| {
-            StartError::Outbox {
-                path: config.db_path.display().to_string(),
-                error,
-            }
+    let outbox = Outbox::open(&config.db, config.db_sync, config.batch_max)
+        .await
+        .map_err(|error| StartError::Outbox {
+            path: config.db.shown(),
+            error,
         })?;
     let binding = outbox
         .bind_upstream(config.upstream_fingerprint(), config.forget_upstream_ids)
@@ -164,7 +165,7 @@ pub async fn spawn(config: ProxyConfig) -> Result<RunningProxy, StartError> {
         Err(error) => {
             outbox.close().await;
             return Err(StartError::Outbox {
-                path: config.db_path.display().to_string(),
+                path: config.db.shown(),
                 error,
             });
         }
@@ -182,8 +183,20 @@ pub async fn spawn(config: ProxyConfig) -> Result<RunningProxy, StartError> {
     })?;
     let state = AppState::new(config, outbox.clone());
     let (shutdown, rx) = watch::channel(false);
-    let sender = sender::Sender::new(outbox, client, state.config.clone(), state.metrics.clone());
+    let sender = sender::Sender::new(
+        outbox.clone(),
+        client,
+        state.config.clone(),
+        state.metrics.clone(),
+    );
     let sender = tokio::spawn(sender.run(rx.clone()));
+    if state.config.retention_days > 0 {
+        tokio::spawn(retention::run(
+            outbox,
+            state.config.retention_days,
+            rx.clone(),
+        ));
+    }
     let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let mut server_rx = rx;
     let server = tokio::spawn(async move {

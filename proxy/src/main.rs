@@ -63,6 +63,12 @@ enum Command {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The PostgreSQL driver logs every statement's parameters at debug: sales (names, emails)
+    // in a log file. It stays at info whatever RUST_LOG asks for the proxy itself.
+    let filter = match "tokio_postgres=info".parse() {
+        Ok(quiet) => filter.add_directive(quiet),
+        Err(_) => filter,
+    };
     // Colour only on a terminal, and never with NO_COLOR (https://no-color.org): a log file or a
     // journal must not fill up with escape codes.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())

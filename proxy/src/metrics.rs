@@ -26,6 +26,8 @@ pub struct Metrics {
     pub upstream_429: AtomicU64,
     /// 1 while the sender is paused because Growi refused the key.
     pub sender_paused: AtomicBool,
+    /// 1 while this instance is the sender for its upstream (others stand by).
+    pub sender_active: AtomicBool,
     /// Sales refused at intake, by source (browser, pixel) and reason ([`Refusal::REASONS`]).
     refused: [[AtomicU64; Refusal::REASONS.len()]; Source::RECORDED.len()],
     latency_buckets: [AtomicU64; BUCKETS.len()],
@@ -138,6 +140,12 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
         };
+        metric(
+            "salebeacon_sender_active",
+            "gauge",
+            "1 while this instance is the one sender for its upstream (instances sharing a PostgreSQL outbox take turns).",
+            u64::from(self.sender_active.load(Relaxed)),
+        );
         metric(
             "salebeacon_sender_paused",
             "gauge",

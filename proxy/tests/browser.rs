@@ -21,13 +21,13 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
-fn harness(tune: impl FnOnce(&mut ProxyConfig)) -> Harness {
+async fn harness(tune: impl FnOnce(&mut ProxyConfig)) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut c = common::config("http://127.0.0.1:9/api/public/v1", &dir.path().join("o.db"));
     c.allowed_origins = vec![SHOP.into()];
     tune(&mut c);
     let c = c.validate().unwrap();
-    let outbox = Outbox::open(&c.db_path, c.db_sync, c.batch_max).unwrap();
+    let outbox = Outbox::open(&c.db, c.db_sync, c.batch_max).await.unwrap();
     let state = AppState::new(c, outbox);
     Harness {
         app: app(state.clone()),
@@ -96,7 +96,7 @@ fn aff_cookie(tag: &str, captured_at: i64) -> String {
 
 #[tokio::test]
 async fn queued_then_duplicate() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let r = call(&h, sales_req(&common::sale("B-1", "creator42"))).await;
     assert_eq!(
         (r.status, r.json()),
@@ -119,7 +119,7 @@ async fn queued_then_duplicate() {
 async fn text_the_upstream_would_refuse_is_refused_at_intake() {
     // 200 × "é" is 200 characters but 400 bytes: Growi's reading (the sandbox's) refuses it, so
     // the proxy must not answer 202 and let the browser believe it was sent.
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let mut sale = common::sale("LEN-1", "creator42");
     sale["customer_name"] = json!("é".repeat(200));
     let r = call(&h, sales_req(&sale)).await;
@@ -135,7 +135,7 @@ async fn text_the_upstream_would_refuse_is_refused_at_intake() {
 
 #[tokio::test]
 async fn a_visitor_uid_must_be_a_uuid_v4() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let mut sale = common::sale("VID-1", "creator42");
     sale["visitor_uid"] = json!("abc");
     let r = call(&h, sales_req(&sale)).await;
@@ -151,7 +151,7 @@ async fn a_visitor_uid_must_be_a_uuid_v4() {
 
 #[tokio::test]
 async fn cors_for_configured_origins_only() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let preflight = |origin: &str| {
         Request::options("/salebeacon/sales")
             .header(header::ORIGIN, origin)
@@ -205,7 +205,7 @@ async fn cors_for_configured_origins_only() {
 
 #[tokio::test]
 async fn body_limit_is_413() {
-    let h = harness(|c| c.body_limit = 1024);
+    let h = harness(|c| c.body_limit = 1024).await;
     let mut sale = common::sale("BIG-1", "creator42");
     sale["customer_name"] = json!("x".repeat(2000));
     let r = call(&h, sales_req(&sale)).await;
@@ -221,7 +221,8 @@ async fn per_ip_rate_limit_with_retry_after() {
             burst: 2,
         };
         c.trust_forwarded_for = true;
-    });
+    })
+    .await;
     let from = |ip: &str, id: &str| {
         post("/sales")
             .header("x-forwarded-for", format!("203.0.113.9, {ip}"))
@@ -251,7 +252,8 @@ async fn per_ip_rate_limit_with_retry_after() {
             per_minute: 6,
             burst: 1,
         }
-    });
+    })
+    .await;
     assert_eq!(
         call(&h, from("198.51.100.1", "RL-5")).await.status,
         StatusCode::ACCEPTED
@@ -267,7 +269,8 @@ async fn signed_order_tokens() {
     let h = harness(|c| {
         c.order_token_secret = Some(Secret::new(common::ORDER_SECRET));
         c.require_order_token = true;
-    });
+    })
+    .await;
     let secret = common::ORDER_SECRET.as_bytes();
     let later = u64::try_from(now_ms() / 1000).unwrap() + 600;
     let mut s = common::sale("TOK-1", "creator42");
@@ -325,7 +328,7 @@ async fn signed_order_tokens() {
 
 #[tokio::test]
 async fn merchant_decisions_are_refused_from_a_browser() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let mut s = common::sale("M-1", "creator42");
     s["commission"] = json!(100);
     s["due_at"] = json!("2030-01-01T00:00:00Z");
@@ -352,7 +355,7 @@ async fn merchant_decisions_are_refused_from_a_browser() {
 
 #[tokio::test]
 async fn bodies_text_plain_and_unusable() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let text = |ct: &str, body: Vec<u8>| {
         Request::post("/salebeacon/sales")
             .header(header::CONTENT_TYPE, ct)
@@ -383,7 +386,7 @@ async fn bodies_text_plain_and_unusable() {
 
 #[tokio::test]
 async fn cookies_attribute_when_the_body_does_not() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let cookie = format!(
         "sb_aff={}; sb_vid={VID}",
         aff_cookie("ana_lifestyle", now_ms() - 86_400_000)
@@ -428,7 +431,7 @@ async fn cookies_attribute_when_the_body_does_not() {
 
 #[tokio::test]
 async fn implausible_occurred_at_is_replaced() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let now = now_ms();
     let at = |ms: i64| salebeacon::time::format_utc(ms);
     for (id, occurred, kept) in [
@@ -454,7 +457,7 @@ async fn implausible_occurred_at_is_replaced() {
 
 #[tokio::test]
 async fn pixel_always_answers_a_gif_and_records_valid_sales() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let get = |q: &str, cookie: Option<&str>| {
         let mut b = Request::get(format!("/salebeacon/pixel.gif?{q}"));
         if let Some(c) = cookie {
@@ -500,7 +503,7 @@ async fn pixel_always_answers_a_gif_and_records_valid_sales() {
 
 #[tokio::test]
 async fn pixel_refusals_are_recorded_where_the_merchant_looks() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let cookie = format!("sb_aff={}; sb_vid={VID}", aff_cookie("creator42", now_ms()));
     for q in [
         "order_id=PR-1&total=49.99&currency=usd",
@@ -586,7 +589,7 @@ async fn pixel_refusals_are_recorded_where_the_merchant_looks() {
 
 #[tokio::test]
 async fn touch_uses_the_trackers_cookie_domain_within_the_host_only() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let touch = |host: &str, domain: &str| {
         post("/touch")
             .header(header::HOST, host)
@@ -617,7 +620,7 @@ async fn touch_uses_the_trackers_cookie_domain_within_the_host_only() {
 
 #[tokio::test]
 async fn get_touch_reads_back_what_the_cookies_hold() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let get = |cookie: Option<String>| {
         let mut b = Request::get("/salebeacon/touch");
         if let Some(c) = cookie {
@@ -641,7 +644,7 @@ async fn get_touch_reads_back_what_the_cookies_hold() {
 
 #[tokio::test]
 async fn touch_sets_http_only_cookies() {
-    let h = harness(|c| c.cookie_domain = Some("example.com".into()));
+    let h = harness(|c| c.cookie_domain = Some("example.com".into())).await;
     let aff = aff_cookie("creator42", now_ms());
     let touch = |body: Value, https: bool| {
         let mut b = post("/touch");
@@ -718,7 +721,7 @@ async fn touch_sets_http_only_cookies() {
 
 #[tokio::test]
 async fn admin_needs_the_token_and_sends_no_cors() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     let get = |auth: Option<&str>| {
         let mut b =
             Request::get("/salebeacon/admin/sales?state=failed").header(header::ORIGIN, SHOP);
@@ -751,7 +754,7 @@ async fn admin_needs_the_token_and_sends_no_cors() {
     assert_eq!(call(&h, create).await.status, StatusCode::ACCEPTED);
     assert_eq!(stored(&h, "SRV-1").await["commission"], 7);
 
-    let disabled = harness(|c| c.admin_token = None);
+    let disabled = harness(|c| c.admin_token = None).await;
     let r = call(
         &disabled,
         get(Some(&format!("Bearer {}", common::ADMIN_TOKEN))),
@@ -762,7 +765,7 @@ async fn admin_needs_the_token_and_sends_no_cors() {
 
 #[tokio::test]
 async fn health_and_metrics() {
-    let h = harness(|_| {});
+    let h = harness(|_| {}).await;
     call(&h, sales_req(&common::sale("H-1", "creator42"))).await;
     let r = call(
         &h,

@@ -418,3 +418,37 @@ async fn a_refused_key_pauses_the_sender_and_keeps_the_queue() {
     p.shutdown().await;
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_queue_depth_counts_every_waiting_sale_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(0).await;
+    // A refused key keeps every sale waiting while the depth is read.
+    let mut cfg = config(&sb.base_url(), &dir.path().join("depth.db"));
+    cfg.growi_api_key = salebeacon_proxy::Secret::new("sk_wrong_key");
+    cfg.auth_pause = Duration::from_secs(60);
+    let p = proxy(cfg).await;
+    let c = reqwest::Client::new();
+    let base = p.base_url();
+    let depth = || async {
+        let h: Value = c
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        h["queue_depth"].clone()
+    };
+    for i in 0..40 {
+        let (status, _) = post_sale(&c, &base, &sale(&format!("DEPTH-{i}"), "creator42")).await;
+        assert_eq!(status, 202);
+        // A duplicate adds nothing.
+        let (status, _) = post_sale(&c, &base, &sale(&format!("DEPTH-{i}"), "creator42")).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(depth().await, json!(40));
+    p.shutdown().await;
+    sb.shutdown().await;
+}

@@ -40,7 +40,7 @@ async fn start(sb: &RunningSandbox, db: &std::path::Path) -> Proc {
             "full",
         ])
         .arg("--db")
-        .arg(db)
+        .arg(common::db_arg(db))
         .env("GROWI_API_KEY", API_KEY)
         .env("SALEBEACON_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("RUST_LOG", "debug")
@@ -180,7 +180,7 @@ async fn sigkill_while_draining_then_restart_delivers_every_sale_exactly_once() 
     );
     assert!(
         !logs.contains("Some("),
-        "no Rust debug formatting in the log"
+        "no Rust debug formatting in the log:\n{logs}"
     );
     assert!(logs.contains("growi_id=1947457 "), "{logs}");
     sb.shutdown().await;
@@ -262,7 +262,7 @@ async fn sign_token_mints_what_the_proxy_accepts() {
 }
 
 #[tokio::test]
-async fn a_second_proxy_on_the_same_sqlite_file_refuses_to_start() {
+async fn sqlite_a_second_proxy_on_the_same_file_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("outbox.sqlite3");
     let sb = sandbox(0).await;

@@ -227,3 +227,67 @@ async fn no_name_reaches_a_file_outside_the_folders() {
     assert_eq!(raw_get(p.addr(), "/dev/").await.0, 404);
     assert_eq!(raw_get(p.addr(), "/").await.0, 200);
 }
+
+#[tokio::test]
+async fn brotli_copies_go_to_browsers_that_take_brotli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("index.js"), "/* the tracker */").unwrap();
+    std::fs::write(pkg.join("index.js.br"), b"BROTLI-BYTES").unwrap();
+    std::fs::write(pkg.join("plain.js"), "/* no copy */").unwrap();
+    // A brotli "copy" that is a symlink out of the folder is not served.
+    std::fs::write(tmp.path().join("secret"), "TOP-SECRET-OUTSIDE").unwrap();
+    std::fs::write(pkg.join("trap.js"), "/* trap */").unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("secret"), pkg.join("trap.js.br")).unwrap();
+    let sb = sandbox(0).await;
+    let mut c = config(&sb.base_url(), &tmp.path().join("outbox.sqlite3"));
+    c.static_dir = Some(pkg);
+    let p = proxy(c).await;
+    let root = format!("http://{}/salebeacon", p.addr());
+    let http = reqwest::Client::builder().no_brotli().build().unwrap();
+    let get = |file: &str, enc: Option<&str>| {
+        let mut r = http.get(format!("{root}/{file}"));
+        if let Some(e) = enc {
+            r = r.header(header::ACCEPT_ENCODING, e);
+        }
+        r.send()
+    };
+    let r = get("index.js", Some("gzip, deflate, br")).await.unwrap();
+    assert_eq!(r.headers()[header::CONTENT_ENCODING], "br");
+    assert_eq!(r.headers()[header::VARY], "Accept-Encoding");
+    assert_eq!(
+        r.headers()[header::CONTENT_TYPE],
+        "text/javascript; charset=utf-8"
+    );
+    let etag = r.headers()[header::ETAG].clone();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"BROTLI-BYTES");
+    let r = http
+        .get(format!("{root}/index.js"))
+        .header(header::ACCEPT_ENCODING, "br")
+        .header(header::IF_NONE_MATCH, etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        304,
+        "the brotli copy revalidates with its own ETag"
+    );
+    for enc in [None, Some("gzip"), Some("br;q=0, gzip")] {
+        let r = get("index.js", enc).await.unwrap();
+        assert!(
+            r.headers().get(header::CONTENT_ENCODING).is_none(),
+            "{enc:?}"
+        );
+        assert_ne!(r.headers()[header::ETAG], etag);
+        assert_eq!(r.text().await.unwrap(), "/* the tracker */");
+    }
+    let r = get("plain.js", Some("br")).await.unwrap();
+    assert!(r.headers().get(header::CONTENT_ENCODING).is_none());
+    let r = get("trap.js", Some("br")).await.unwrap();
+    assert!(r.headers().get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(r.text().await.unwrap(), "/* trap */");
+    p.shutdown().await;
+    sb.shutdown().await;
+}

@@ -54,7 +54,7 @@ function bin(name) {
 
 /** Throws a helpful error when pkg/ is not built. */
 export function requirePkg() {
-  for (const f of ['index.js', 'salebeacon.js', 'salebeacon_wasm.js', 'salebeacon_wasm_bg.wasm']) {
+  for (const f of ['index.js', 'salebeacon.js', 'salebeacon_visit_bg.wasm', 'salebeacon_order_bg.wasm']) {
     if (!fs.existsSync(path.join(PKG, f))) {
       throw new Error(`${path.join(PKG, f)} is missing: run \`cargo xtask build\``);
     }

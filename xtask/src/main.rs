@@ -5,7 +5,7 @@
 //! cargo xtask test [--quick] [PART...]       every check and test; PART: lint native browser e2e
 //! cargo xtask bench proxy [-- ARGS...]       the proxy load benchmark (release build)
 //! cargo xtask bench size                     build the package and print its sizes
-//! cargo xtask recorder [--port N]            the browser tests' fake proxy, in the foreground
+//! cargo xtask bench embed [--runs N]         the embed against its peers in Chromium (builds nothing)
 //! cargo xtask demo [--port N]                the demo storefront, proxy and sandbox
 //! ```
 //!
@@ -15,10 +15,10 @@
 //! `.cargo/config.toml`. Arguments are parsed by hand to keep this crate's own build short on a
 //! fresh machine.
 
+mod bench;
 mod cmd;
 mod demo;
 mod package;
-mod recorder;
 mod size;
 mod suites;
 mod tools;
@@ -34,11 +34,12 @@ commands:
   build [--dev]              build the browser package into pkg/ and print its sizes
                              (--dev: skip wasm-opt)
   test [--quick] [PART...]   run every check and test suite; PART is one of
-                             lint, native, browser, e2e (default: all; --quick skips lint)
+                             lint, native, wasm, e2e (default: all; --quick skips lint)
   bench proxy [-- ARGS...]   run the proxy benchmark (cargo run --release --example bench)
   bench size                 build the package and print its size table
-  recorder [--port N]        run the browser tests' recorder server in the foreground
-                             (default port 47817; prints its URL)
+  bench embed [--runs N]     salebeacon's embed and five peers in headless Chromium: bytes,
+                             main-thread time, long tasks, budgets (uses the built pkg/ and
+                             release binaries; N cold loads per page, default 15)
   demo [--port N] [--sandbox-port N]
                              build everything and run the demo storefront with the proxy
                              and the Growi sandbox (default ports 8080 and 4010)
@@ -52,7 +53,7 @@ enum Task {
     Test(suites::Options),
     BenchProxy(Vec<String>),
     BenchSize,
-    Recorder { port: u16 },
+    BenchEmbed(bench::Options),
     Demo { port: u16, sandbox_port: u16 },
     Help,
 }
@@ -78,7 +79,9 @@ fn parse(args: &[String]) -> Result<Task> {
                     "--quick" => opts.quick = true,
                     other => match suites::Part::parse(other) {
                         Some(part) => opts.parts.push(part),
-                        None => bail!("unknown part `{other}` for `test` (lint, native, browser, e2e, --quick)"),
+                        None => bail!(
+                            "unknown part `{other}` for `test` (lint, native, wasm, e2e, --quick)"
+                        ),
                     },
                 }
             }
@@ -92,15 +95,19 @@ fn parse(args: &[String]) -> Result<Task> {
             Task::BenchProxy(rest.iter().map(|s| s.to_string()).collect())
         }
         ["bench", "size"] => Task::BenchSize,
-        ["bench", ..] => bail!("`bench` takes `proxy` or `size`"),
-        ["recorder"] => Task::Recorder {
-            port: recorder::PREFERRED_PORT,
-        },
-        ["recorder", "--port", port] => Task::Recorder {
-            port: port
-                .parse()
-                .with_context(|| format!("`--port {port}` is not a port number"))?,
-        },
+        ["bench", "embed", rest @ ..] => {
+            let mut opts = bench::Options::default();
+            match rest {
+                [] => {}
+                ["--runs", n] => match n.parse::<u32>() {
+                    Ok(n) if n > 0 => opts.runs = Some(n),
+                    _ => bail!("--runs takes a positive number, not `{n}`"),
+                },
+                _ => bail!("`bench embed` takes only --runs N"),
+            }
+            Task::BenchEmbed(opts)
+        }
+        ["bench", ..] => bail!("`bench` takes `proxy`, `size` or `embed`"),
         ["demo", rest @ ..] => {
             let mut d = demo::Options::default();
             let mut it = rest.iter();
@@ -147,7 +154,7 @@ fn main() -> ExitCode {
             };
         }
         Task::BenchProxy(args) => bench_proxy(&args),
-        Task::Recorder { port } => run_recorder(port),
+        Task::BenchEmbed(opts) => bench::embed(&opts),
         Task::Demo { port, sandbox_port } => demo::run(demo::Options { port, sandbox_port }),
     };
     match result {
@@ -177,24 +184,6 @@ fn bench_proxy(args: &[String]) -> Result<()> {
     cmd::run(&mut run).context("the proxy benchmark failed (is proxy/examples/bench.rs there?)")
 }
 
-/// Runs the recorder until interrupted, logging each request.
-fn run_recorder(port: u16) -> Result<()> {
-    let server = recorder::Recorder::start(("127.0.0.1", port), true)
-        .with_context(|| format!("cannot listen on 127.0.0.1:{port} (in use? try --port 0)"))?;
-    println!("recorder listening on {}", server.url());
-    println!(
-        "run the browser tests against it with:\n  {}={} CHROMEDRIVER=/usr/bin/chromedriver \
-         cargo test --target {} -p {}",
-        suites::TEST_SERVER_ENV,
-        server.url(),
-        tools::WASM_TARGET,
-        package::CRATE
-    );
-    loop {
-        std::thread::park();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,10 +204,10 @@ mod tests {
             Task::Build(package::Options { dev: true })
         );
         assert_eq!(
-            p(&["test", "--quick", "browser"]).unwrap(),
+            p(&["test", "--quick", "wasm"]).unwrap(),
             Task::Test(suites::Options {
                 quick: true,
-                parts: vec![suites::Part::Browser]
+                parts: vec![suites::Part::Wasm]
             })
         );
         assert_eq!(
@@ -227,9 +216,15 @@ mod tests {
         );
         assert_eq!(p(&["bench", "size"]).unwrap(), Task::BenchSize);
         assert_eq!(
-            p(&["recorder", "--port", "0"]).unwrap(),
-            Task::Recorder { port: 0 }
+            p(&["bench", "embed"]).unwrap(),
+            Task::BenchEmbed(bench::Options { runs: None })
         );
+        assert_eq!(
+            p(&["bench", "embed", "--runs", "5"]).unwrap(),
+            Task::BenchEmbed(bench::Options { runs: Some(5) })
+        );
+        assert!(p(&["bench", "embed", "--runs", "0"]).is_err());
+        assert!(p(&["bench", "embed", "--fast"]).is_err());
         assert_eq!(
             p(&["demo"]).unwrap(),
             Task::Demo {
@@ -253,7 +248,7 @@ mod tests {
             &["build", "--release"][..],
             &["test", "unit"],
             &["bench"],
-            &["recorder", "--port", "x"],
+            &["recorder"],
             &["deploy"],
         ] {
             assert!(p(bad).is_err(), "{bad:?}");

@@ -7,18 +7,14 @@
 //!    workspace and for `wasm32-unknown-unknown` for the browser crate;
 //! 3. **native**: `cargo test --workspace` (with `--no-fail-fast`, so one run reports every
 //!    failing crate; the run still stops after this step if anything failed);
-//! 4. **browser**: the wasm tests in headless Chromium through `wasm-bindgen-test-runner`, with the
-//!    [recorder] standing in for the proxy;
+//! 4. **wasm**: the WebAssembly module's tests (`tests/wasm.rs`: every export through the real
+//!    glue, the allocator) through `wasm-bindgen-test-runner`, in Node's V8;
 //! 5. **e2e**: the end-to-end suites listed in [`E2E_SUITES`] that exist in the tree (today
 //!    `www/e2e`, `npm test`), after building `pkg/` and the release binaries they run
 //!    ([`E2E_BINARIES`]: the proxy, the sandbox and the test server in front of them). The
 //!    `www/e2e` suite runs once per browser engine ([`E2E_ENGINES`]: Chromium, Firefox, WebKit),
 //!    one summary row each (`e2e chromium`, ...); every engine runs even when an earlier one
 //!    failed, and any failing engine (or one that ran zero tests) fails the run.
-//!
-//! The recorder listens on 127.0.0.1:[`recorder::PREFERRED_PORT`] (a free port if that one is
-//! taken; cargo then rebuilds the tests, since it tracks variables read by `option_env!`). Set
-//! `XTASK_RECORDER_LOG=1` to see every request it answers.
 //!
 //! Why counts are parsed: a test binary that is compiled for the wrong target or whose tests are
 //! all cfg'd away still "passes" with zero tests (e.g. a native `cargo test` of browser-only
@@ -32,7 +28,6 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::recorder::{self, Recorder};
 use crate::{cmd, package, tools};
 
 /// A part of the test run that can be selected on the command line.
@@ -40,18 +35,18 @@ use crate::{cmd, package, tools};
 pub enum Part {
     Lint,
     Native,
-    Browser,
+    Wasm,
     E2e,
 }
 
 impl Part {
-    pub const ALL: [Part; 4] = [Part::Lint, Part::Native, Part::Browser, Part::E2e];
+    pub const ALL: [Part; 4] = [Part::Lint, Part::Native, Part::Wasm, Part::E2e];
 
     pub fn parse(s: &str) -> Option<Part> {
         Some(match s {
             "lint" => Part::Lint,
             "native" => Part::Native,
-            "browser" => Part::Browser,
+            "wasm" => Part::Wasm,
             "e2e" => Part::E2e,
             _ => return None,
         })
@@ -302,10 +297,10 @@ fn run_parts(parts: &[Part], report: &mut Report) -> Result<()> {
         Vec::new()
     };
     let needs = tools::Needs {
-        wasm_target: has(Part::Lint) || has(Part::Browser) || !e2e.is_empty(),
-        wasm_bindgen: has(Part::Browser) || !e2e.is_empty(),
+        wasm_target: has(Part::Lint) || has(Part::Wasm) || !e2e.is_empty(),
+        wasm_bindgen: has(Part::Wasm) || !e2e.is_empty(),
         wasm_opt: !e2e.is_empty() || parts.len() == Part::ALL.len(),
-        browser: has(Part::Browser) || !e2e.is_empty(),
+        browser: !e2e.is_empty(),
     };
     let mut found = tools::Tools::default();
     // The e2e suite's Firefox and WebKit (Chromium is `browser` above).
@@ -334,25 +329,33 @@ fn run_parts(parts: &[Part], report: &mut Report) -> Result<()> {
             ]))
         })?;
         report.step("clippy wasm32", |_| {
-            cmd::run(
-                cmd::cargo()
-                    .args([
-                        "clippy",
-                        "-p",
-                        package::CRATE,
-                        "--target",
-                        tools::WASM_TARGET,
-                        "--all-targets",
-                        "--",
-                        "-D",
-                        "warnings",
-                    ])
-                    // The browser tests read the recorder's URL at compile time.
-                    .env(
-                        TEST_SERVER_ENV,
-                        format!("http://127.0.0.1:{}", recorder::PREFERRED_PORT),
-                    ),
-            )
+            cmd::run(cmd::cargo().args([
+                "clippy",
+                "-p",
+                package::CRATE,
+                "--target",
+                tools::WASM_TARGET,
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        })?;
+        report.step("clippy wasm32 (shipped modules)", |_| {
+            cmd::run(cmd::cargo().args([
+                "clippy",
+                "-p",
+                package::CRATE,
+                "--lib",
+                "--target",
+                tools::WASM_TARGET,
+                "--no-default-features",
+                "--features",
+                "visit,order,embed",
+                "--",
+                "-D",
+                "warnings",
+            ]))
         })?;
     }
 
@@ -366,13 +369,8 @@ fn run_parts(parts: &[Part], report: &mut Report) -> Result<()> {
         })?;
     }
 
-    if has(Part::Browser) {
-        let chromedriver = found
-            .chromedriver
-            .clone()
-            .context("chromedriver was not ensured")?;
-        report.step("browser", |counts| {
-            let server = start_recorder()?;
+    if has(Part::Wasm) {
+        report.step("wasm", |counts| {
             let mut test = cmd::cargo();
             test.args([
                 "test",
@@ -382,7 +380,9 @@ fn run_parts(parts: &[Part], report: &mut Report) -> Result<()> {
                 "-p",
                 package::CRATE,
             ]);
-            browser_env(&mut test, &server, &chromedriver);
+            if std::env::var_os("WASM_BINDGEN_TEST_TIMEOUT").is_none() {
+                test.env("WASM_BINDGEN_TEST_TIMEOUT", "120");
+            }
             suite(counts, &mut test, parse_libtest)
         })?;
     }
@@ -397,7 +397,7 @@ fn run_parts(parts: &[Part], report: &mut Report) -> Result<()> {
         }
         let mut pkg = PathBuf::new();
         report.step("build pkg", |_| {
-            pkg = package::build_with(package::Options::default(), found.wasm_opt.as_deref())?;
+            pkg = package::build_with(package::Options::default(), &found)?;
             Ok(())
         })?;
         report.step("build binaries", |_| {
@@ -447,32 +447,6 @@ fn run_parts(parts: &[Part], report: &mut Report) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The variable that carries the recorder's URL into the browser tests (read at compile time).
-pub const TEST_SERVER_ENV: &str = "SALEBEACON_TEST_SERVER";
-
-/// Starts the recorder on [`recorder::PREFERRED_PORT`], or any free port if it is taken.
-fn start_recorder() -> Result<Recorder> {
-    let log = std::env::var_os("XTASK_RECORDER_LOG").is_some();
-    let server = Recorder::start_preferring(recorder::PREFERRED_PORT, log)
-        .context("starting the recorder")?;
-    eprintln!("recorder: {} ({TEST_SERVER_ENV})", server.url());
-    if server.addr().port() != recorder::PREFERRED_PORT {
-        eprintln!(
-            "note: port {} is taken; the browser tests are rebuilt for this port",
-            recorder::PREFERRED_PORT
-        );
-    }
-    Ok(server)
-}
-
-fn browser_env(test: &mut Command, server: &Recorder, chromedriver: &Path) {
-    test.env(TEST_SERVER_ENV, server.url())
-        .env("CHROMEDRIVER", chromedriver);
-    if std::env::var_os("WASM_BINDGEN_TEST_TIMEOUT").is_none() {
-        test.env("WASM_BINDGEN_TEST_TIMEOUT", "120");
-    }
 }
 
 /// Runs a test suite, streams and parses its output; fails if the command failed, a test failed,
@@ -722,12 +696,12 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
             quick: true,
             parts: vec![],
         };
-        assert_eq!(quick.selected(), [Part::Native, Part::Browser, Part::E2e]);
+        assert_eq!(quick.selected(), [Part::Native, Part::Wasm, Part::E2e]);
         let named = Options {
             quick: true,
-            parts: vec![Part::Browser, Part::Lint],
+            parts: vec![Part::Wasm, Part::Lint],
         };
-        assert_eq!(named.selected(), [Part::Lint, Part::Browser]);
+        assert_eq!(named.selected(), [Part::Lint, Part::Wasm]);
         assert_eq!(Part::parse("native"), Some(Part::Native));
         assert_eq!(Part::parse("unit"), None);
     }

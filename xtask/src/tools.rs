@@ -10,6 +10,7 @@
 //! | `wasm32-unknown-unknown` | the browser module | `rustup target add` |
 //! | `wasm-bindgen` + `wasm-bindgen-test-runner` | JS glue, browser tests; must equal the `wasm-bindgen` version in `Cargo.lock` (the CLI refuses other versions' modules) | `cargo install wasm-bindgen-cli --version <exact>` |
 //! | `wasm-opt` (binaryen 132) | size; Debian's binaryen is too old and emits modules Chromium rejects | `npm install --prefix .tools binaryen@132` |
+//! | `esbuild` | bundles and minifies the tracker's JavaScript (loader, tracker, wasm-bindgen glue) | `npm install --prefix .tools esbuild@<pinned>` |
 //! | `chromium`, `chromedriver` | headless browser tests | `apt-get install chromium chromium-driver` |
 //! | `firefox-esr`, `WebKitWebDriver` + MiniBrowser, `Xvfb` | the e2e suite in Firefox and WebKit (`www/e2e/ENGINES.md`) | `apt-get install firefox-esr webkit2gtk-driver xvfb` |
 //!
@@ -24,6 +25,8 @@ use crate::cmd;
 
 /// The binaryen release we use for `wasm-opt` (npm package `binaryen`, major = binaryen version).
 pub const BINARYEN_VERSION: &str = "132";
+/// The esbuild release that bundles the tracker's JavaScript (npm package `esbuild`).
+pub const ESBUILD_VERSION: &str = "0.28.2";
 /// Where npm-installed tools go (git-ignored).
 pub const TOOLS_DIR: &str = ".tools";
 /// The Rust target of the browser module.
@@ -43,6 +46,8 @@ pub struct Needs {
 pub struct Tools {
     /// `wasm-opt`, when asked for.
     pub wasm_opt: Option<PathBuf>,
+    /// `esbuild`, when the package is built (it comes with `wasm-opt`).
+    pub esbuild: Option<PathBuf>,
     /// `chromedriver`, when the browser was asked for.
     pub chromedriver: Option<PathBuf>,
     /// The Chromium binary (`$CHROMIUM` or `/usr/bin/chromium`), when the browser was asked for
@@ -64,6 +69,7 @@ pub fn ensure(needs: Needs) -> Result<Tools> {
     }
     if needs.wasm_opt {
         tools.wasm_opt = Some(ensure_wasm_opt()?);
+        tools.esbuild = Some(ensure_esbuild()?);
     }
     if needs.browser {
         tools.chromedriver = Some(ensure_browser()?);
@@ -260,6 +266,39 @@ fn ensure_wasm_opt() -> Result<PathBuf> {
     }
 }
 
+/// `.tools/node_modules/.bin/esbuild`, installed from npm if missing or of another version.
+fn ensure_esbuild() -> Result<PathBuf> {
+    let esbuild = cmd::root()
+        .join(TOOLS_DIR)
+        .join("node_modules/.bin/esbuild");
+    let version =
+        || cmd::probe(Command::new(&esbuild).arg("--version")).map(|v| v.trim().to_owned());
+    if version().as_deref() == Some(ESBUILD_VERSION) {
+        eprintln!("esbuild {ESBUILD_VERSION}: installed ({})", shown(&esbuild));
+        return Ok(esbuild);
+    }
+    eprintln!("esbuild {ESBUILD_VERSION}: missing, installing npm esbuild@{ESBUILD_VERSION} into {TOOLS_DIR}/");
+    cmd::run(cmd::command("npm").args([
+        "install",
+        "--no-save",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        TOOLS_DIR,
+        &format!("binaryen@{BINARYEN_VERSION}"),
+        &format!("esbuild@{ESBUILD_VERSION}"),
+    ]))
+    .context("installing esbuild (needs node and npm: `apt-get install nodejs npm`)")?;
+    match version() {
+        Some(v) if v == ESBUILD_VERSION => Ok(esbuild),
+        other => bail!(
+            "npm installed esbuild, but {} reports version {}",
+            esbuild.display(),
+            other.as_deref().unwrap_or("nothing")
+        ),
+    }
+}
+
 /// `wasm-opt version 132 (version_132)` → `132`.
 fn wasm_opt_version(wasm_opt: &Path) -> Option<String> {
     let out = cmd::probe(Command::new(wasm_opt).arg("--version"))?;
@@ -373,7 +412,8 @@ pub fn ensure_engines() -> Result<PathBuf> {
         let is_root = cmd::probe(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
         if !(is_root && Path::new("/usr/bin/apt-get").is_file()) {
             bail!(
-                "the e2e suite runs in Firefox and WebKit too, and {} {} missing; install them                  (Debian 12: `sudo sh -c '{install}'`)",
+                "the e2e suite runs in Firefox and WebKit too, and {} {} missing; install them \
+                 (Debian 12: `sudo sh -c '{install}'`)",
                 missing.join(", "),
                 if missing.len() == 1 { "is" } else { "are" }
             );
@@ -423,7 +463,8 @@ fn check_engines() -> Result<PathBuf> {
     }
     eprintln!("  {}", version.trim());
     let minibrowser = find_minibrowser().context(
-        "WebKitGTK's MiniBrowser is missing (it comes with libwebkit2gtk-4.1-0, a dependency of          webkit2gtk-driver); set WEBKIT_MINIBROWSER to it",
+        "WebKitGTK's MiniBrowser is missing (it comes with libwebkit2gtk-4.1-0, a dependency of \
+         webkit2gtk-driver); set WEBKIT_MINIBROWSER to it",
     )?;
     eprintln!("  WebKitGTK MiniBrowser: {}", minibrowser.display());
     check_xvfb()?;

@@ -8,6 +8,9 @@
 //!   (`app.3f9a1c0b.js`, `app-3f9a1c0b.wasm`) is immutable for a year; any other name is
 //!   revalidated (`no-cache`), so a new release is picked up at once.
 //! - `GET /...` from `--site-dir` (the demo storefront): `/` and folders map to `index.html`.
+//! - A browser that accepts brotli gets the build's `<name>.br` copy when there is one (the build
+//!   writes them at quality 11 for the tracker's files), with `Content-Encoding: br`: what a page
+//!   downloads is then what the size table says.
 //!
 //! It sits outside the browser trust guard: a GET of a script carries no sale. What is served is
 //! exactly the regular files inside the two folders, and nothing else: names are checked after
@@ -103,6 +106,19 @@ impl Root {
     }
 }
 
+impl Root {
+    /// The build's brotli copy of `file` (a path [`Root::file`] returned), held to the same rule:
+    /// a regular file that resolves inside the folder.
+    async fn brotli_copy(&self, file: &std::path::Path) -> Option<PathBuf> {
+        let root = tokio::fs::canonicalize(&self.dir).await.ok()?;
+        let mut name = file.as_os_str().to_owned();
+        name.push(".br");
+        let real = tokio::fs::canonicalize(PathBuf::from(name)).await.ok()?;
+        let meta = tokio::fs::metadata(&real).await.ok()?;
+        (meta.is_file() && real.starts_with(&root)).then_some(real)
+    }
+}
+
 /// Whether a decoded path segment is a plain file or folder name.
 fn plain(segment: &str) -> bool {
     !segment.is_empty()
@@ -146,9 +162,29 @@ async fn serve(root: &Root, segments: &[String], index: bool, headers: &HeaderMa
     let Some(path) = root.file(segments, index).await else {
         return not_found();
     };
-    let Ok(bytes) = tokio::fs::read(&path).await else {
+    let Ok(mut bytes) = tokio::fs::read(&path).await else {
         return not_found();
     };
+    // A brotli copy made by the build (`name.br`, quality 11) when the browser takes brotli: the
+    // bytes a page really downloads. The ETag stays the file's own, so revalidation is the same.
+    let takes_br = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',').any(|e| {
+                let mut parts = e.split(';');
+                parts
+                    .next()
+                    .is_some_and(|c| c.trim().eq_ignore_ascii_case("br"))
+                    && !parts.any(|q| q.trim().replace(' ', "") == "q=0")
+            })
+        });
+    let mut br = None;
+    if takes_br {
+        if let Some(compressed) = root.brotli_copy(&path).await {
+            br = tokio::fs::read(&compressed).await.ok();
+        }
+    }
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -159,7 +195,12 @@ async fn serve(root: &Root, segments: &[String], index: bool, headers: &HeaderMa
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let etag = format!("\"{etag}\"");
+    // The ETag names the content in its encoding: the brotli bytes have their own.
+    let etag = if br.is_some() {
+        format!("\"{etag}-br\"")
+    } else {
+        format!("\"{etag}\"")
+    };
     let cache = if is_hashed(&name) {
         "public, max-age=31536000, immutable"
     } else {
@@ -178,6 +219,7 @@ async fn serve(root: &Root, segments: &[String], index: bool, headers: &HeaderMa
     if let Ok(v) = HeaderValue::from_str(&etag) {
         out.insert(header::ETAG, v);
     }
+    out.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -187,6 +229,10 @@ async fn serve(root: &Root, segments: &[String], index: bool, headers: &HeaderMa
         });
     if matches {
         return (StatusCode::NOT_MODIFIED, out).into_response();
+    }
+    if let Some(b) = br {
+        out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+        bytes = b;
     }
     (StatusCode::OK, out, bytes).into_response()
 }

@@ -11,22 +11,25 @@ use serde_json::json;
 pub async fn healthz(State(state): State<AppState>) -> Response {
     match state.outbox.queue_depth().await {
         Ok(depth) => {
-            let paused = state
-                .metrics
-                .sender_paused
-                .load(std::sync::atomic::Ordering::Relaxed);
-            Json(json!({
-                "status": "ok",
-                "queue_depth": depth,
-                "sender": if paused { "paused: Growi refused the API key" } else { "running" },
-            }))
-            .into_response()
+            let m = &state.metrics;
+            let paused = m.sender_paused.load(std::sync::atomic::Ordering::Relaxed);
+            let active = m.sender_active.load(std::sync::atomic::Ordering::Relaxed);
+            let sender = match (active, paused) {
+                (false, _) => "standing by: another proxy instance sends for this upstream",
+                (true, true) => "paused: Growi refused the API key",
+                (true, false) => "running",
+            };
+            Json(json!({ "status": "ok", "queue_depth": depth, "sender": sender })).into_response()
         }
         Err(e) => {
+            // The reason is safe to show: outbox errors never hold the database URL.
             tracing::error!(error = %e, "health check: outbox unusable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "error": "the outbox is unusable"})),
+                Json(json!({
+                    "status": "unavailable",
+                    "error": format!("the outbox is unusable: {e}"),
+                })),
             )
                 .into_response()
         }

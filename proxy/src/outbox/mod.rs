@@ -13,13 +13,19 @@
 //! - **Refused sales are kept too** (the newest [`REFUSED_KEEP`]), because a pixel's refusal
 //!   reaches nobody otherwise.
 //!
-//! This module holds the types every backend shares; [`sqlite`] is the embedded backend.
+//! This module holds the types every backend shares and [`Outbox`], which dispatches to the
+//! backend `--db` names: [`sqlite`] (a file: one proxy, the default) or [`postgres`] (a URL:
+//! several proxies sharing one queue). Every behaviour is the same on both; the proxy's tests run
+//! against each.
 
+pub mod postgres;
 pub mod sqlite;
 
-pub use sqlite::Outbox;
+use crate::config::DbSync;
 
 use serde::Serialize;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// At most this many refused sales are kept (the oldest go first).
 pub const REFUSED_KEEP: i64 = 10_000;
@@ -88,6 +94,9 @@ pub enum OutboxError {
          run the newer proxy, or give this one another database"
     )]
     NewerSchema { found: i64, known: i64 },
+    /// The database server failed or cannot be reached (the message never holds the URL).
+    #[error("database: {0}")]
+    Database(String),
     /// The Growi ids in the outbox belong to another upstream or key.
     #[error(
         "this outbox holds Growi sale ids from another upstream or API key (fingerprint {stored}; \
@@ -182,4 +191,268 @@ pub enum RetryOutcome {
     NothingFailed(JobState),
     /// This many jobs (the create and/or its updates) are queued again.
     Requeued(usize),
+}
+
+/// Where the outbox lives, as `--db` says: a file path, or a PostgreSQL URL.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(std::path::PathBuf),
+    /// The URL, which may hold a password: shown only through [`Database::shown`].
+    Postgres(String),
+}
+
+impl Database {
+    /// `postgres://` and `postgresql://` URLs are PostgreSQL; anything else is a SQLite file.
+    pub fn parse(value: &str) -> Database {
+        let v = value.trim();
+        if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+            Database::Postgres(v.to_owned())
+        } else {
+            Database::Sqlite(std::path::PathBuf::from(value))
+        }
+    }
+
+    /// For messages and logs: the path, or the URL with its password masked.
+    pub fn shown(&self) -> String {
+        match self {
+            Database::Sqlite(p) => p.display().to_string(),
+            Database::Postgres(url) => mask_password(url),
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; a `password=` query
+/// parameter is masked too.
+pub fn mask_password(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    if scheme.is_empty() {
+        format!("{authority}{tail}")
+    } else {
+        format!("{scheme}://{authority}{tail}")
+    }
+}
+
+/// The outbox, on whichever backend: cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Outbox {
+    Sqlite(sqlite::Outbox),
+    Postgres(postgres::Outbox),
+}
+
+/// The right to send for one upstream key (see [`Outbox::leadership`]).
+pub enum Leadership {
+    /// A SQLite outbox has one process (its lock file): that process always leads.
+    Sole,
+    Postgres(postgres::Leadership),
+}
+
+impl Leadership {
+    /// Whether it still holds (a PostgreSQL lock is lost with its connection).
+    pub async fn holds(&self) -> bool {
+        match self {
+            Leadership::Sole => true,
+            Leadership::Postgres(l) => l.holds().await,
+        }
+    }
+}
+
+macro_rules! both {
+    ($self:ident, $o:ident => $e:expr) => {
+        match $self {
+            Outbox::Sqlite($o) => $e,
+            Outbox::Postgres($o) => $e,
+        }
+    };
+}
+
+impl Outbox {
+    /// Opens the outbox `db` names (creating and migrating it as needed).
+    pub async fn open(
+        db: &Database,
+        sync: DbSync,
+        batch_max: usize,
+    ) -> Result<Outbox, OutboxError> {
+        match db {
+            Database::Sqlite(path) => {
+                sqlite::Outbox::open(path, sync, batch_max).map(Outbox::Sqlite)
+            }
+            Database::Postgres(url) => postgres::Outbox::open(url, batch_max)
+                .await
+                .map(Outbox::Postgres),
+        }
+    }
+
+    /// Tries to become the one sender for `key` (an upstream fingerprint): always granted on
+    /// SQLite; on PostgreSQL, to one instance at a time.
+    pub async fn leadership(&self, key: &str) -> Result<Option<Leadership>, OutboxError> {
+        match self {
+            Outbox::Sqlite(_) => Ok(Some(Leadership::Sole)),
+            Outbox::Postgres(o) => Ok(o.leadership(key).await?.map(Leadership::Postgres)),
+        }
+    }
+
+    pub fn changed(&self) -> Arc<Notify> {
+        both!(self, o => o.changed())
+    }
+    pub async fn enqueue_sale(
+        &self,
+        order_id: String,
+        body: String,
+        now: i64,
+    ) -> Result<Enqueued, OutboxError> {
+        both!(self, o => o.enqueue_sale(order_id, body, now).await)
+    }
+    pub async fn queue_depth(&self) -> Result<u64, OutboxError> {
+        both!(self, o => o.queue_depth().await)
+    }
+    pub async fn next_job(&self) -> Result<Option<Job>, OutboxError> {
+        both!(self, o => o.next_job().await)
+    }
+    pub async fn mark_sent(
+        &self,
+        seq: i64,
+        status: u16,
+        growi_id: Option<i64>,
+        note: Option<String>,
+        now: i64,
+    ) -> Result<(), OutboxError> {
+        both!(self, o => o.mark_sent(seq, status, growi_id, note, now).await)
+    }
+    pub async fn adopt_growi_id(&self, order_id: String, growi_id: i64) -> Result<(), OutboxError> {
+        both!(self, o => o.adopt_growi_id(order_id, growi_id).await)
+    }
+    pub async fn bind_upstream(
+        &self,
+        fingerprint: String,
+        forget: bool,
+    ) -> Result<Binding, OutboxError> {
+        both!(self, o => o.bind_upstream(fingerprint, forget).await)
+    }
+    pub async fn record_refused(
+        &self,
+        source: &'static str,
+        order_id: Option<String>,
+        reason: &'static str,
+        issues: String,
+        now: i64,
+    ) -> Result<(), OutboxError> {
+        both!(self, o => o.record_refused(source, order_id, reason, issues, now).await)
+    }
+    pub async fn refused(&self, limit: u32) -> Result<Vec<RefusedView>, OutboxError> {
+        both!(self, o => o.refused(limit).await)
+    }
+    pub async fn mark_retry(
+        &self,
+        seq: i64,
+        status: Option<u16>,
+        error: String,
+        next_attempt_at: i64,
+    ) -> Result<(), OutboxError> {
+        both!(self, o => o.mark_retry(seq, status, error, next_attempt_at).await)
+    }
+    pub async fn note(&self, seq: i64, status: u16, error: String) -> Result<(), OutboxError> {
+        both!(self, o => o.note(seq, status, error).await)
+    }
+    pub async fn mark_failed(
+        &self,
+        seq: i64,
+        status: u16,
+        error: String,
+    ) -> Result<(), OutboxError> {
+        both!(self, o => o.mark_failed(seq, status, error).await)
+    }
+    pub async fn enqueue_update(
+        &self,
+        order_id: String,
+        body: String,
+        now: i64,
+    ) -> Result<Option<i64>, OutboxError> {
+        both!(self, o => o.enqueue_update(order_id, body, now).await)
+    }
+    pub async fn retry_failed(&self, order_id: String) -> Result<RetryOutcome, OutboxError> {
+        both!(self, o => o.retry_failed(order_id).await)
+    }
+    pub async fn get(&self, order_id: String) -> Result<Option<SaleView>, OutboxError> {
+        both!(self, o => o.get(order_id).await)
+    }
+    pub async fn list(
+        &self,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> Result<Vec<JobView>, OutboxError> {
+        both!(self, o => o.list(state, limit).await)
+    }
+    pub async fn ping(&self) -> Result<(), OutboxError> {
+        both!(self, o => o.ping().await)
+    }
+    pub async fn prune_sent(&self, before: i64, batch: u32) -> Result<u64, OutboxError> {
+        both!(self, o => o.prune_sent(before, batch).await)
+    }
+    pub async fn last_request(&self, key: String) -> Result<Option<i64>, OutboxError> {
+        both!(self, o => o.last_request(key).await)
+    }
+    pub async fn record_request(&self, key: String, at: i64) -> Result<(), OutboxError> {
+        both!(self, o => o.record_request(key, at).await)
+    }
+    pub async fn close(&self) {
+        both!(self, o => o.close().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        assert_eq!(
+            mask_password("postgres://shop:s3cret@db.internal:5432/salebeacon"),
+            "postgres://shop:***@db.internal:5432/salebeacon"
+        );
+        assert_eq!(
+            mask_password("postgresql://shop@db/salebeacon?sslmode=require&password=s3cret"),
+            "postgresql://shop@db/salebeacon?sslmode=require&password=***"
+        );
+        assert_eq!(mask_password("postgres://db/x"), "postgres://db/x");
+        assert_eq!(
+            mask_password("postgres://a:b:c@h/d"),
+            "postgres://a:***@h/d"
+        );
+        let db = Database::parse("postgres://u:pw@h/d");
+        assert!(!format!("{db:?} {}", db.shown()).contains("pw"));
+        assert_eq!(
+            Database::parse("./outbox.sqlite3"),
+            Database::Sqlite("./outbox.sqlite3".into())
+        );
+    }
 }

@@ -61,6 +61,20 @@ const MIGRATIONS: &[&str] = &[
         issues     TEXT    NOT NULL,
         created_at INTEGER NOT NULL
     );",
+    // 3: the queue depth as a maintained figure (triggers keep it, whatever changes a job's
+    // state), when a sent job was sent (for retention), and when the last upstream request
+    // started (the pace holds across restarts).
+    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO counters (name, value) SELECT 'queued', count(*) FROM jobs WHERE state = 'queued';
+    CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs WHEN NEW.state = 'queued'
+        BEGIN UPDATE counters SET value = value + 1 WHERE name = 'queued'; END;
+    CREATE TRIGGER jobs_count_update AFTER UPDATE OF state ON jobs WHEN OLD.state <> NEW.state
+        BEGIN UPDATE counters SET value = value + (NEW.state = 'queued') - (OLD.state = 'queued')
+              WHERE name = 'queued'; END;
+    CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs WHEN OLD.state = 'queued'
+        BEGIN UPDATE counters SET value = value - 1 WHERE name = 'queued'; END;
+    CREATE INDEX jobs_sent_at ON jobs (sent_at) WHERE state = 'sent';
+    CREATE TABLE pacer (key TEXT PRIMARY KEY, last_request_at INTEGER NOT NULL);",
 ];
 
 impl From<rusqlite::Error> for OutboxError {
@@ -179,17 +193,61 @@ impl Outbox {
         rx.await.map_err(|_| OutboxError::Closed)?
     }
 
-    /// Jobs waiting to be delivered.
+    /// Jobs waiting to be delivered: the maintained figure (one row), so a health check costs
+    /// the same at any backlog.
     pub async fn queue_depth(&self) -> Result<u64, OutboxError> {
         self.call(|c| {
             c.query_row(
-                "SELECT count(*) FROM jobs WHERE state = 'queued'",
+                "SELECT value FROM counters WHERE name = 'queued'",
                 [],
                 |r| r.get::<_, i64>(0),
             )
         })
         .await
         .map(|n| u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Deletes up to `batch` jobs sent before `before` (ms), and what else of their order is
+    /// settled with them; returns how many went. Small batches, so intake never waits long.
+    pub async fn prune_sent(&self, before: i64, batch: u32) -> Result<u64, OutboxError> {
+        self.call(move |c| {
+            let n = c.execute(
+                "DELETE FROM jobs WHERE seq IN (
+                     SELECT seq FROM jobs WHERE state = 'sent' AND sent_at < ?1
+                       AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.order_id = jobs.order_id
+                                       AND o.state <> 'sent')
+                     ORDER BY sent_at LIMIT ?2)",
+                params![before, batch],
+            )?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    /// When the last upstream request for `key` (an upstream fingerprint) started, if known.
+    pub async fn last_request(&self, key: String) -> Result<Option<i64>, OutboxError> {
+        self.call(move |c| {
+            c.query_row(
+                "SELECT last_request_at FROM pacer WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// Records that an upstream request for `key` starts at `at` (ms).
+    pub async fn record_request(&self, key: String, at: i64) -> Result<(), OutboxError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO pacer (key, last_request_at) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET last_request_at = excluded.last_request_at",
+                params![key, at],
+            )
+            .map(|_| ())
+        })
+        .await
     }
 
     /// The oldest queued job that can go now or later (an update only once its sale was sent),

@@ -32,7 +32,7 @@ pub use upstream::client;
 use crate::config::ProxyConfig;
 use crate::metrics::Metrics;
 use crate::now_ms;
-use crate::outbox::{Job, JobKind, Outbox, OutboxError};
+use crate::outbox::{Job, JobKind, Leadership, Outbox, OutboxError};
 use pacer::Pacer;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -45,18 +45,26 @@ use upstream::{sale_in_answer, sale_in_list, Reply, Upstream};
 const DEFAULT_429_WAIT: Duration = Duration::from_secs(2);
 /// How often an idle sender looks at the outbox even without a wake-up.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How often a standing-by instance tries to become the sender.
+const LEADER_RETRY: Duration = Duration::from_secs(1);
 
 /// The sender task's state.
 pub struct Sender {
     outbox: Outbox,
+    /// The upstream fingerprint: the leadership's and the pace record's key.
+    key: String,
     upstream: Upstream,
     config: Arc<ProxyConfig>,
     metrics: Arc<Metrics>,
     pacer: Pacer,
 }
 
-/// The sender is shutting down: stop where it is (the job stays queued).
-struct Stopping;
+/// Why the sender stopped where it was (the job stays queued).
+enum Stopping {
+    Shutdown,
+    /// Another instance may be the sender now: sending here could double the pace.
+    LostLead,
+}
 
 impl Sender {
     pub fn new(
@@ -67,6 +75,7 @@ impl Sender {
     ) -> Self {
         Sender {
             outbox,
+            key: config.upstream_fingerprint(),
             upstream: Upstream::new(client, &config.upstream),
             pacer: Pacer::new(config.pace),
             config,
@@ -75,26 +84,84 @@ impl Sender {
     }
 
     /// Drains until `shutdown` turns true. A request in flight is finished and recorded first.
+    ///
+    /// Several proxies may share one outbox (PostgreSQL): only the one that holds the key's
+    /// leadership sends; the others wait for it, trying again every second, and one takes over
+    /// when the sender's instance is gone.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let changed = self.outbox.changed();
         tracing::info!(upstream = %self.config.upstream, pace_ms = self.config.pace.as_millis() as u64, "sender started");
+        let mut waiting_said = false;
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let job = match self.outbox.next_job().await {
-                Ok(job) => job,
+            let lead = match self.outbox.leadership(&self.key).await {
+                Ok(Some(lead)) => lead,
+                Ok(None) => {
+                    if !waiting_said {
+                        tracing::info!(
+                            "another proxy instance sends for this upstream; this one stands by"
+                        );
+                        waiting_said = true;
+                    }
+                    if wait(&mut shutdown, Instant::now() + LEADER_RETRY, None).await {
+                        break;
+                    }
+                    continue;
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "sender cannot read the outbox");
-                    if wait(&mut shutdown, Instant::now() + IDLE_POLL, None).await {
+                    tracing::error!(error = %e, "sender cannot reach the outbox");
+                    if wait(&mut shutdown, Instant::now() + LEADER_RETRY, None).await {
                         break;
                     }
                     continue;
                 }
             };
+            waiting_said = false;
+            self.metrics.sender_active.store(true, Relaxed);
+            tracing::info!("this proxy instance is the sender for this upstream");
+            // Keep the pace of whoever sent last: an earlier run, or the instance taken over from.
+            if let Ok(Some(last)) = self.outbox.last_request(self.key.clone()).await {
+                let ago = u64::try_from(now_ms().saturating_sub(last)).unwrap_or(0);
+                self.pacer.resume(Duration::from_millis(ago));
+            }
+            let stopped = self.drain(&lead, &mut shutdown).await;
+            self.metrics.sender_active.store(false, Relaxed);
+            drop(lead);
+            if stopped {
+                break;
+            }
+            tracing::warn!("this proxy instance lost the sender's lock (its database connection); trying to take it again");
+        }
+        tracing::info!("sender stopped");
+    }
+
+    /// Sends while this instance leads. True when shutting down; false when the lead was lost.
+    async fn drain(&mut self, lead: &Leadership, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let changed = self.outbox.changed();
+        loop {
+            if *shutdown.borrow() {
+                return true;
+            }
+            let job = match self.outbox.next_job().await {
+                Ok(job) => job,
+                Err(e) => {
+                    tracing::error!(error = %e, "sender cannot read the outbox");
+                    if wait(shutdown, Instant::now() + IDLE_POLL, None).await {
+                        return true;
+                    }
+                    if !lead.holds().await {
+                        return false;
+                    }
+                    continue;
+                }
+            };
             let Some(job) = job else {
-                if wait(&mut shutdown, Instant::now() + IDLE_POLL, Some(&changed)).await {
-                    break;
+                if wait(shutdown, Instant::now() + IDLE_POLL, Some(&changed)).await {
+                    return true;
+                }
+                if !lead.holds().await {
+                    return false;
                 }
                 continue;
             };
@@ -104,24 +171,24 @@ impl Sender {
             if job.next_attempt_at > now {
                 let delay =
                     Duration::from_millis(u64::try_from(job.next_attempt_at - now).unwrap_or(0));
-                if wait(&mut shutdown, Instant::now() + delay, Some(&changed)).await {
-                    break;
+                if wait(shutdown, Instant::now() + delay, Some(&changed)).await {
+                    return true;
                 }
                 continue;
             }
             let result = match job.kind {
-                JobKind::Create => self.send_create(&job, &mut shutdown).await,
-                JobKind::Update => self.send_update(&job, &mut shutdown).await,
+                JobKind::Create => self.send_create(&job, lead, shutdown).await,
+                JobKind::Update => self.send_update(&job, lead, shutdown).await,
             };
             match result {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, seq = job.seq, "could not record a delivery outcome; the job stays queued")
                 }
-                Err(Stopping) => break,
+                Err(Stopping::Shutdown) => return true,
+                Err(Stopping::LostLead) => return false,
             }
         }
-        tracing::info!("sender stopped");
     }
 
     /// Waits for the pace gate, then makes one upstream request. The head job is sent as soon as
@@ -129,6 +196,7 @@ impl Sender {
     /// be added to every gap between requests.
     async fn request<F, Fut>(
         &mut self,
+        lead: &Leadership,
         shutdown: &mut watch::Receiver<bool>,
         call: F,
     ) -> Result<Reply, Stopping>
@@ -138,7 +206,19 @@ impl Sender {
     {
         let gate = self.pacer.gate();
         if gate > Instant::now() && wait(shutdown, gate, None).await {
-            return Err(Stopping);
+            return Err(Stopping::Shutdown);
+        }
+        // Still the sender, and the start recorded where a successor reads it, before the request
+        // leaves: two instances never send at once, and the pace holds across a takeover.
+        if !lead.holds().await {
+            return Err(Stopping::LostLead);
+        }
+        if let Err(e) = self.outbox.record_request(self.key.clone(), now_ms()).await {
+            tracing::warn!(error = %e, "could not record the request's start; not sending now");
+            if wait(shutdown, Instant::now() + IDLE_POLL, None).await {
+                return Err(Stopping::Shutdown);
+            }
+            return Err(Stopping::LostLead);
         }
         let started = Instant::now();
         self.pacer.started(started);
@@ -152,11 +232,12 @@ impl Sender {
     async fn send_create(
         &mut self,
         job: &Job,
+        lead: &Leadership,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Result<(), OutboxError>, Stopping> {
         let body = job.body.clone();
         let reply = self
-            .request(shutdown, |u| async move { u.create(body).await })
+            .request(lead, shutdown, |u| async move { u.create(body).await })
             .await?;
         let Reply::Done { status, body } = reply else {
             return Ok(self.settle_other(job, reply).await);
@@ -180,15 +261,20 @@ impl Sender {
     async fn send_update(
         &mut self,
         job: &Job,
+        lead: &Leadership,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Result<(), OutboxError>, Stopping> {
         let recorded = match job.growi_id {
             Some(id) if job.id_checked => id,
-            recorded => return self.check_id(job, recorded, shutdown).await,
+            recorded => return self.check_id(job, recorded, lead, shutdown).await,
         };
         let body = job.body.clone();
         let reply = self
-            .request(shutdown, |u| async move { u.update(recorded, body).await })
+            .request(
+                lead,
+                shutdown,
+                |u| async move { u.update(recorded, body).await },
+            )
             .await?;
         match reply {
             Reply::Done { status, .. } => {
@@ -201,7 +287,7 @@ impl Sender {
                     .await)
             }
             Reply::Refused { status, reason } => {
-                self.confirm_refused_update(job, status, reason, shutdown)
+                self.confirm_refused_update(job, status, reason, lead, shutdown)
                     .await
             }
             other => Ok(self.settle_other(job, other).await),
@@ -214,11 +300,12 @@ impl Sender {
         &mut self,
         job: &Job,
         recorded: Option<i64>,
+        lead: &Leadership,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Result<(), OutboxError>, Stopping> {
         let order_id = job.order_id.clone();
         let reply = self
-            .request(shutdown, |u| async move { u.find(&order_id).await })
+            .request(lead, shutdown, |u| async move { u.find(&order_id).await })
             .await?;
         let Reply::Done { status, body } = reply else {
             return Ok(self.settle_other(job, reply).await);
@@ -260,11 +347,12 @@ impl Sender {
         job: &Job,
         status: u16,
         refusal: String,
+        lead: &Leadership,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Result<(), OutboxError>, Stopping> {
         let order_id = job.order_id.clone();
         let reply = self
-            .request(shutdown, |u| async move { u.find(&order_id).await })
+            .request(lead, shutdown, |u| async move { u.find(&order_id).await })
             .await?;
         let wanted: serde_json::Value =
             serde_json::from_str(&job.body).unwrap_or(serde_json::Value::Null);

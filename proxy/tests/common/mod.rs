@@ -1,7 +1,17 @@
-//! Shared test helpers: an in-process sandbox, a proxy pointed at it, polling.
+//! Shared test helpers: an in-process sandbox, a proxy pointed at it, polling, and the outbox
+//! database of a test.
+//!
+//! Every test runs against both outbox backends: `cargo xtask test` runs the suite once as is
+//! (SQLite files) and once with `SALEBEACON_TEST_POSTGRES` set to a throwaway PostgreSQL server it
+//! started (`postgres://postgres@127.0.0.1:PORT/postgres`). Then [`database`] maps each test's
+//! SQLite path to a database of its own on that server (created on first use, the same one for
+//! the same path, so a test that restarts a proxy on its outbox reopens it). Tests named
+//! `sqlite_*` hold for one SQLite file only and the PostgreSQL pass skips them; tests named
+//! `postgres_*` need several instances on one database and the SQLite pass skips them.
 #![allow(dead_code)]
 
 use salebeacon_proxy::config::RateLimit;
+use salebeacon_proxy::outbox::Database;
 use salebeacon_proxy::{ProxyConfig, RunningProxy, Secret};
 use salebeacon_sandbox::{RunningSandbox, SandboxConfig};
 use serde_json::{json, Value};
@@ -32,7 +42,7 @@ pub fn config(upstream: &str, db: &Path) -> ProxyConfig {
     let mut c = ProxyConfig::new(Secret::new(API_KEY));
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.upstream = upstream.to_owned();
-    c.db_path = db.to_owned();
+    c.db = database(db);
     c.pace = Duration::from_millis(200);
     c.upstream_timeout = Duration::from_secs(2);
     c.backoff.base_ms = 50;
@@ -110,4 +120,63 @@ pub fn min_gap_ms(sandbox: &RunningSandbox) -> Option<u64> {
         .map(|r| r.received_at_ms)
         .collect();
     times.windows(2).map(|w| w[1].saturating_sub(w[0])).min()
+}
+
+/// The PostgreSQL server of this run, if the suite runs against PostgreSQL.
+pub fn postgres() -> Option<String> {
+    std::env::var("SALEBEACON_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// The outbox for a test whose SQLite file would be `path`: that file, or on the PostgreSQL pass
+/// a database of its own (see the module's doc).
+pub fn database(path: &Path) -> Database {
+    let Some(server) = postgres() else {
+        return Database::Sqlite(path.to_owned());
+    };
+    let digest = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        path.hash(&mut h);
+        h.finish()
+    };
+    let name = format!("sbt_{digest:016x}");
+    let url = match server.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("SALEBEACON_TEST_POSTGRES must end with /<database>: {server}"),
+    };
+    // A thread of its own: the tests call this from inside their runtime.
+    let created = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async move {
+            let (client, conn) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+                .await
+                .expect("the test PostgreSQL server answers");
+            let task = tokio::spawn(conn);
+            let r = client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await;
+            if let Err(e) = r {
+                let exists = e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE);
+                assert!(exists, "creating {name}: {e}");
+            }
+            drop(client);
+            let _ = task.await;
+        })
+    })
+    .join();
+    created.expect("creating the test database");
+    Database::Postgres(url)
+}
+
+/// The `--db` argument of a proxy process for a test whose SQLite file would be `path`.
+pub fn db_arg(path: &Path) -> String {
+    match database(path) {
+        Database::Sqlite(p) => p.display().to_string(),
+        Database::Postgres(url) => url,
+    }
 }

@@ -83,11 +83,20 @@ function track(page, s) {
   }, s);
 }
 
-/** The page's persisted outbox (`salebeacon:outbox`), as stored: null when absent. */
+/**
+ * The page's persisted outbox: every `salebeacon:o:<order_id>` entry as `{ order_id, body,
+ * created_at, attempts, next_at }`, and every sale stored before its rules could check it
+ * (`salebeacon:r:*`) as `{ order_id, unchecked: true }`; null when nothing is stored at all.
+ */
 function storedOutbox(page) {
   return page.evaluate(() => {
-    const text = localStorage.getItem('salebeacon:outbox');
-    return text === null ? null : JSON.parse(text);
+    const out = [];
+    for (let i = 0; i < localStorage.length; i++) {
+      const k = localStorage.key(i);
+      if (k.startsWith('salebeacon:o:')) out.push({ order_id: k.slice('salebeacon:o:'.length), ...JSON.parse(localStorage.getItem(k)) });
+      if (k.startsWith('salebeacon:r:')) out.push({ order_id: JSON.parse(localStorage.getItem(k)).sale.order_id, unchecked: true });
+    }
+    return out.length || localStorage.getItem('salebeacon:outbox') !== null ? out : null;
   });
 }
 
@@ -193,7 +202,7 @@ test(`${ENGINE}: 2. proxy down at purchase: queued in localStorage, sent on the 
     assert.deepEqual(r, { status: 'queued' });
     const stored = await storedOutbox(page);
     const entry = stored.find((e) => e.order_id === orderId);
-    assert.ok(entry, `the sale waits in salebeacon:outbox: ${JSON.stringify(stored)}`);
+    assert.ok(entry, `the sale waits in the outbox (salebeacon:o:<order_id>): ${JSON.stringify(stored)}`);
     assert.equal(entry.body.order_id, orderId);
     assert.equal(entry.body.campaign_affiliate_id, 'creator42');
     assert.ok(entry.attempts >= 1, 'the failed attempt is counted');

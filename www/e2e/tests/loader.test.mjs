@@ -216,7 +216,7 @@ test(`${ENGINE}: npm entry: sync calls before load, not_initialized rejections, 
 
 test(`${ENGINE}: the site serves the embed files with the right types`, async () => {
   const types = {};
-  for (const f of ['salebeacon.js', 'index.js', 'salebeacon_wasm.js', 'salebeacon_wasm_bg.wasm']) {
+  for (const f of ['salebeacon.js', 'index.js', 'salebeacon_visit_bg.wasm', 'salebeacon_order_bg.wasm']) {
     const res = await fetch(`${stack.site}/salebeacon/${f}`);
     assert.equal(res.status, 200, f);
     types[f] = res.headers.get('content-type').split(';')[0].replace('application/javascript', 'text/javascript');
@@ -224,8 +224,8 @@ test(`${ENGINE}: the site serves the embed files with the right types`, async ()
   assert.deepEqual(types, {
     'salebeacon.js': 'text/javascript',
     'index.js': 'text/javascript',
-    'salebeacon_wasm.js': 'text/javascript',
-    'salebeacon_wasm_bg.wasm': 'application/wasm',
+    'salebeacon_visit_bg.wasm': 'application/wasm',
+    'salebeacon_order_bg.wasm': 'application/wasm',
   });
 });
 
@@ -249,7 +249,8 @@ test(`${ENGINE}: the embed loads content-hashed files cached for a year; only th
   const hashed = paths.filter((p) => p !== '/salebeacon/salebeacon.js');
   assert.deepEqual(
     hashed.map((p) => p.replace(/\.[0-9a-f]{10}\./, '.<hash>.')),
-    ['/salebeacon/index.<hash>.js', '/salebeacon/salebeacon_wasm.<hash>.js', '/salebeacon/salebeacon_wasm_bg.<hash>.wasm'],
+    // A landing page: the tracker and the rules module that captures (not the one that records).
+    ['/salebeacon/index.<hash>.js', '/salebeacon/salebeacon_visit_bg.<hash>.wasm'],
   );
   for (const p of hashed) assert.equal(seen.get(p), 'public, max-age=31536000, immutable', p);
   await page.close();

@@ -1,0 +1,70 @@
+// The script-tag loader (salebeacon.js): reads the init options from its own data-* attributes,
+// keeps the command queue, and loads the tracker only when the page has work for it.
+//
+// A page has work when its URL carries a creator's parameter, a sale waits in this browser's
+// outbox (one localStorage key says so), a command that needs the tracker is queued (sale,
+// consent, ready), or the page holds a no-code sale (<script type="application/json"
+// data-salebeacon-sale>). The loader decides only *whether* there is work, never what a value is
+// worth: that is the tracker's WebAssembly. A quiet page costs this file and nothing else; a
+// working page fetches the tracker and the rules module it needs at once, side by side, and the
+// tracker then replays the queue (embed.js).
+//
+// The build (cargo xtask build) bundles this with contract.js and fills in __RUNTIME__,
+// __VISIT__ and __ORDER__: the content-hashed file names of the tracker and its two modules.
+import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js';
+
+(function (w, d) {
+  const N = 'salebeacon';
+  let stub = w[N];
+  if (stub && stub.loaded) return;
+  if (!stub) stub = w[N] = function () { (stub.q = stub.q || []).push(arguments); };
+  const q = (stub.q = stub.q || []);
+  const s = d.currentScript;
+  const dir = new URL('.', s ? s.src : `/${N}/`);
+  const a = s ? s.dataset : {};
+  const o = {};
+  o.endpoint = a.endpoint || (dir.origin == location.origin ? dir.pathname : dir.href).replace(/\/$/, '');
+  if (a.params) o.params = a.params.split(',').map((p) => p.trim()).filter(String);
+  if (a.windowDays) o.windowDays = +a.windowDays;
+  for (const k of ['model', 'cookieDomain', 'consent']) if (a[k]) o[k] = a[k];
+  for (const k of ['respectGpc', 'cleanUrl']) if (a[k] != null) o[k] = a[k] != 'false' && a[k] != '0';
+  const noCode = () => d.querySelector(`script[type="application/json"][data-${N}-sale]`);
+  let boot;
+
+  // Fetches the tracker and the rules modules `need` names side by side, then hands over.
+  function start(need) {
+    if (boot) return boot;
+    const url = (f) => new URL(f, dir).href;
+    const hints = { need };
+    for (const m of need) hints[m] = fetch(url(m == 'visit' ? __VISIT__ : __ORDER__));
+    return (boot = import(url(__RUNTIME__)).then(
+      (m) => m._boot(m, stub, o, hints),
+      (e) => console.error(`${N}: could not load the tracker`, e),
+    ));
+  }
+
+  // Is there work? Only these cheap checks run on a quiet page.
+  let params = o.params || DEFAULT_PARAMS;
+  for (const c of q) if (c[0] == 'init' && c[1] && c[1].params) params = c[1].params;
+  const search = new URLSearchParams(location.search);
+  const need = [];
+  if (GROWI_PARAMS.concat(params).some((p) => search.has(p)) || q.some((c) => c[0] == 'ready')) need.push('visit');
+  if (q.some((c) => c[0] == 'sale') || noCode()) need.push('order');
+  let waiting;
+  try {
+    waiting = localStorage.getItem(PREFIX + OUTBOX_KEY);
+  } catch (_) {}
+  if (need.length || waiting || q.some((c) => c[0] != 'init')) return void start(need);
+  // Quiet so far: the first command that needs the tracker loads it; so does a no-code sale
+  // printed later in the page.
+  w[N] = function () {
+    const x = arguments;
+    if (x[0] == 'init') return q.push(x), Promise.resolve();
+    q.push(x);
+    const p = start(x[0] == 'sale' ? ['order'] : x[0] == 'ready' ? ['visit'] : []);
+    p.catch(() => {});
+    return p;
+  };
+  w[N].q = q;
+  d.addEventListener('DOMContentLoaded', () => noCode() && start(['order']));
+})(window, document);
