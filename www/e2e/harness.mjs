@@ -171,7 +171,7 @@ export async function startStack({ proxyArgs = [], proxyEnv = {}, sitePages = nu
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'salebeacon-e2e-'));
   const apiKey = 'sk_test_' + crypto.randomBytes(12).toString('hex');
   const adminToken = crypto.randomBytes(18).toString('hex');
-  const stack = { tmp, adminToken, children: [], contexts: new Set() };
+  const stack = { tmp, adminToken, children: [], contexts: new Set(), pages: [] };
   liveStacks.add(stack);
   try {
     const sandbox = await startProcess(
@@ -361,13 +361,26 @@ export async function startStack({ proxyArgs = [], proxyEnv = {}, sitePages = nu
           ctx = await stack.engine.newContext();
           stack.contexts.add(ctx);
         }
-        return instrument(await ctx.newPage());
+        const page = instrument(await ctx.newPage());
+        stack.pages.push(page);
+        return page;
       },
-      /** Closes every context opened by newPage() (call it after each test: no tab lingers). */
+      /**
+       * After each test: closes every context opened by newPage() (no tab lingers), then fails
+       * the test if any of its pages had a problem it did not expect (`page.expectProblems`): a
+       * console error, an uncaught error, an unhandled rejection or a CSP violation. Every test
+       * that shows a page asserts this way that none happened.
+       */
       async closePages() {
+        const pages = stack.pages.splice(0);
+        const found = [];
+        for (const p of pages) {
+          for (const problem of await p.unexpectedProblems()) found.push(`${p.label}: ${problem}`);
+        }
         const open = [...stack.contexts];
         stack.contexts.clear();
         await Promise.all(open.map((c) => c.close().catch(() => {})));
+        if (found.length) throw new Error(`problems on the test's pages:\n  ${found.join('\n  ')}`);
       },
       /**
        * Takes the context's pages offline, or back online. Where the engine's driver can emulate
@@ -422,11 +435,18 @@ export async function stopStack(stack) {
  *   `unhandled rejection: <message>` for unhandled rejections;
  * - `consoleLines()`: every console call and error as `<type>: <text>`;
  * - `cspViolations()`: `<directive> <blocked URI>` per violation;
- * - `unhandledRejections()`: their messages.
+ * - `unhandledRejections()`: their messages;
+ * - `expectProblems(...patterns)`: problems this test causes on purpose (each a RegExp or a
+ *   substring, matched against the lines below); `unexpectedProblems()`: every console error,
+ *   uncaught error, unhandled rejection (as consoleErrors shows them) and CSP violation
+ *   (`csp: <directive> <blocked URI>`) that no pattern matches. `stack.closePages()` fails the
+ *   test on any.
  *
- * `goto(url, { keepLog: false })` skips the read, for tests where the navigation must follow the
- * previous step at once.
+ * `goto(url, { keepLog: false })` and `close({ keepLog: false })` skip the read, for tests where
+ * the step must follow the previous one at once. A document that leaves by its own script (a
+ * `location.href` set inside `evaluate`) is read only up to the harness's previous step.
  */
+let pageCount = 0;
 function instrument(page) {
   const docs = new Map(); // document id → its log, in the order the documents were first seen
   const snapshot = async () => {
@@ -440,12 +460,12 @@ function instrument(page) {
       // A page that is navigating or gone: its log was read at the previous step.
     }
   };
-  for (const name of ['goto', 'reload', 'click']) {
+  for (const name of ['goto', 'reload', 'click', 'close']) {
     const original = page[name].bind(page);
     page[name] = async (...args) => {
-      const opts = name === 'goto' ? args[1] : name === 'reload' ? args[0] : args[1];
+      const opts = name === 'goto' || name === 'click' ? args[1] : args[0];
       if (opts?.keepLog !== false) await snapshot();
-      return original(...args);
+      return name === 'close' ? original() : original(...args);
     };
   }
   const all = async () => {
@@ -459,6 +479,13 @@ function instrument(page) {
   page.consoleLines = async () => (await all()).map((e) => `${e.type.replace(/^console\./, '')}: ${e.text}`);
   page.cspViolations = async () => (await all()).filter((e) => e.type === 'csp').map((e) => e.text);
   page.unhandledRejections = async () => (await all()).filter((e) => e.type === 'unhandledrejection').map((e) => e.text);
+  const expected = [];
+  page.expectProblems = (...patterns) => expected.push(...patterns);
+  page.unexpectedProblems = async () => {
+    const problems = [...(await page.consoleErrors()), ...(await page.cspViolations()).map((v) => `csp: ${v}`)];
+    return problems.filter((p) => !expected.some((x) => (x instanceof RegExp ? x.test(p) : p.includes(x))));
+  };
+  page.label = `tab ${++pageCount}`;
   return page;
 }
 

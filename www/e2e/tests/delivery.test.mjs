@@ -188,7 +188,7 @@ test(`${ENGINE}: 1d. trackSale, then the tab is closed at once: the sale arrives
     await page.evaluate((s) => {
       window.__sb.trackSale(s).catch(() => {});
     }, s);
-    await page.close();
+    await page.close({ keepLog: false }); // at once: no log read in between
   }));
 
 test(`${ENGINE}: 2. proxy down at purchase: queued in localStorage, sent on the next page view once it is back`, async () => {
@@ -376,6 +376,7 @@ test(`${ENGINE}: 6. the proxy answers 422: the promise rejects with its issues, 
   });
   try {
     const page = await stack.newPage();
+    page.expectProblems(/^salebeacon: the proxy refused order ORD-DLV-REFUSED-/);
     await view(page, { query: '?ref=creator42' });
     const orderId = newOrder('REFUSED');
     // Valid for the browser's own checks; the proxy requires an order token it does not carry.

@@ -56,10 +56,22 @@ test(`${ENGINE}: the page instrumentation sees console errors, uncaught errors, 
   const csp = await page.cspViolations();
   assert.equal(csp.length, 2, JSON.stringify(csp));
   for (const v of csp) assert.match(v, /^script-src(-elem)? inline$/);
+  // The check after every test (stack.closePages) fails a test on each of these, unless the test
+  // said it expects them.
+  assert.deepEqual(
+    (await page.unexpectedProblems()).sort(),
+    [...errors, ...csp.map((v) => `csp: ${v}`)].sort(),
+  );
+  page.expectProblems(/^(uncaught: |unhandled rejection: )?probe: /, /^csp: script-src(-elem)? inline$/);
+  assert.deepEqual(await page.unexpectedProblems(), []);
 });
 
 test(`${ENGINE}: the loader replays queued commands in order, fires ready, and reads the no-code JSON sale`, async () => {
   const page = await stack.newPage();
+  // Every refusal below is reported on the console, as it should be.
+  page.expectProblems(
+    /^salebeacon: (invalid sale|invalid command|dropped an invalid sale|the data-salebeacon-sale JSON is not valid)/,
+  );
   const stamp = Date.now();
   const a = `ORD-Q-A-${stamp}`;
   const b = `ORD-Q-B-${stamp}`;
