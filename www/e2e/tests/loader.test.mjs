@@ -3,7 +3,10 @@
 // rely on, checked in that engine.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { HOOK_MS, ENGINE, startStack, stopStack, waitFor, sleep, UUID_V4 } from '../harness.mjs';
+import { HOOK_MS, ENGINE, startStack, stopStack, land, waitFor, sleep, UUID_V4 } from '../harness.mjs';
+
+const QUIET_PAGE = '/e2e/quiet.html';
+const THANKS_PAGE = '/e2e/thanks.html';
 
 let stack;
 before(async () => {
@@ -29,6 +32,25 @@ before(async () => {
   });
 });
 `,
+      // The two-line embed of DESIGN.md and nothing else: no URL parameter the tracker reads, no
+      // command, no no-code sale. (The second script only keeps the stub, so the test can tell
+      // that the loader has run.)
+      [QUIET_PAGE.slice(1)]:
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>a quiet page</title>' +
+        '<link rel="icon" href="data:,">\n' +
+        '<script>window.salebeacon=window.salebeacon||function(){(salebeacon.q=salebeacon.q||[]).push(arguments)}</script>\n' +
+        '<script async src="/salebeacon/salebeacon.js" data-endpoint="/salebeacon"></script>\n' +
+        '<script>window.__stub = window.salebeacon</script>\n' +
+        '</head><body><p>A page of the shop: the embed, and nothing for it to do.</p></body></html>\n',
+      // A thank-you page of the script-tag form: the sale from the URL, its outcome on <html>.
+      [THANKS_PAGE.slice(1)]:
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>thank you</title>' +
+        '<link rel="icon" href="data:,">\n' +
+        '<script>window.salebeacon=window.salebeacon||function(){(salebeacon.q=salebeacon.q||[]).push(arguments)}</script>\n' +
+        '<script async src="/salebeacon/salebeacon.js" data-endpoint="/salebeacon"></script>\n' +
+        "<script>var q = new URLSearchParams(location.search); salebeacon('sale', { order_id: q.get('order_id'), total: 2500, currency: 'usd' }," +
+        " function (e, r) { document.documentElement.dataset.result = e ? 'error:' + e.code : r.status; });</script>\n" +
+        '</head><body><p>Thank you!</p></body></html>\n',
     },
   });
 }, { timeout: HOOK_MS });
@@ -266,4 +288,118 @@ test(`${ENGINE}: the embed loads content-hashed files cached for a year; only th
   );
   for (const p of hashed) assert.equal(seen.get(p), 'public, max-age=31536000, immutable', p);
   await page.close();
+});
+
+/** What a page fetched of the embed (GET /salebeacon/..., JS and wasm), from the test server's log. */
+async function embedFiles() {
+  return (await stack.front.requests())
+    .filter((e) => e.method === 'GET' && /^\/salebeacon\/[^?]*\.(js|wasm)(\?|$)/.test(e.path))
+    .map((e) => e.path.split('?')[0]);
+}
+
+/**
+ * Opens the quiet page in `page` and waits until its loader has run and the page has settled.
+ * Returns what the page itself saw: the scripts and modules it loaded (the Resource Timing
+ * entries, which also list files taken from the browser's cache) and whether the tracker took
+ * over.
+ */
+async function quietView(page, query = '') {
+  await page.goto(`${stack.site}${QUIET_PAGE}${query}`);
+  await page.waitForFunction(() => document.readyState === 'complete' && window.salebeacon !== window.__stub, undefined, {
+    timeoutMs: 10000,
+  });
+  await sleep(700); // anything the loader would start has started by now
+  return page.evaluate(() => ({
+    resources: performance
+      .getEntriesByType('resource')
+      .map((e) => new URL(e.name).pathname)
+      .filter((p) => /\.(js|wasm)$/.test(p)),
+    tracker: window.salebeacon.loaded === true,
+  }));
+}
+
+const LOADER_ONLY = ['/salebeacon/salebeacon.js'];
+
+test(`${ENGINE}: a quiet page (the two-line embed, no parameter, nothing stored) fetches the loader only`, async () => {
+  const page = await stack.newPage();
+  await stack.front.reset();
+  const first = await quietView(page);
+  assert.deepEqual(await embedFiles(), LOADER_ONLY, 'the server served the loader and nothing else of the embed');
+  assert.deepEqual(first.resources.filter((p) => p.startsWith('/salebeacon/')), LOADER_ONLY, 'nor did the page take anything from its cache');
+  assert.equal(first.tracker, false, 'the tracker did not start');
+  assert.deepEqual(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('salebeacon:'))), [], 'nothing stored');
+
+  // A returning visitor (attribution and visitor id in cookies and storage, nothing waiting): a
+  // quiet page is still the loader alone.
+  await land(page, `${stack.site}/?ref=creator42`);
+  assert.equal(await page.evaluate(() => localStorage.getItem('salebeacon:outbox')), null);
+  await stack.front.reset();
+  const again = await quietView(page);
+  assert.deepEqual(await embedFiles(), LOADER_ONLY);
+  assert.deepEqual(again.resources.filter((p) => p.startsWith('/salebeacon/')), LOADER_ONLY);
+  assert.equal(again.tracker, false);
+
+  // The same page with a creator's parameter, for a new visitor, has work: the log and the page
+  // see the tracker and the visit module load (what the assertions above would have caught).
+  const fresh = await stack.newPage();
+  await stack.front.reset();
+  const working = await quietView(fresh, '?ref=creator42');
+  const hashed = (p) => p.replace(/\.[0-9a-f]{10}\./, '.<hash>.');
+  const expected = ['/salebeacon/index.<hash>.js', '/salebeacon/salebeacon.js', '/salebeacon/salebeacon_visit_bg.<hash>.wasm'];
+  assert.deepEqual([...new Set((await embedFiles()).map(hashed))].sort(), expected);
+  assert.deepEqual([...new Set(working.resources.filter((p) => p.startsWith('/salebeacon/')).map(hashed))].sort(), expected);
+  assert.equal(working.tracker, true);
+});
+
+test(`${ENGINE}: a sale left waiting in the outbox (proxy unreachable) goes out on the next view of a quiet page`, async () => {
+  const page = await stack.newPage();
+  const context = page.context;
+  await land(page, `${stack.site}/?ref=creator42`);
+  const orderId = `ORD-WAIT-${Date.now().toString(36)}`;
+  // The proxy's API is unreachable (the test server drops its connections; the embed's files
+  // still load): the thank-you page stores the sale and answers queued.
+  await stack.front.setOffline(true);
+  try {
+    await page.goto(`${stack.site}${THANKS_PAGE}?order_id=${orderId}`);
+    await page.waitForFunction(() => document.documentElement.dataset.result, undefined, { timeoutMs: 15000 });
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.result), 'queued');
+    const stored = await page.evaluate((id) => ({
+      marker: localStorage.getItem('salebeacon:outbox'),
+      entry: JSON.parse(localStorage.getItem(`salebeacon:o:${id}`)),
+    }), orderId);
+    assert.equal(stored.marker, '1', 'the marker says a sale waits');
+    assert.equal(stored.entry.body.order_id, orderId);
+    const dropped = await stack.front.salePosts(orderId);
+    assert.ok(dropped.length >= 1 && dropped.every((p) => p.status === 0), `every attempt failed: ${JSON.stringify(dropped)}`);
+    // The visitor leaves; the pagehide beacon (sent as the tab closes) is dropped too.
+    await page.close();
+    await sleep(1000);
+    const all = await stack.front.salePosts(orderId);
+    assert.ok(all.every((p) => p.status === 0), `nothing got through: ${JSON.stringify(all)}`);
+  } finally {
+    await stack.front.setOffline(false);
+  }
+  assert.equal(await stack.proxy.sale(orderId), null, 'the proxy never got it');
+
+  // Later, a quiet page of the same shop: the loader sees the marker and starts the tracker,
+  // which sends the waiting sale.
+  await stack.front.reset();
+  const next = await stack.newPage({ context });
+  const view = await quietView(next);
+  assert.equal(view.tracker, true, 'the tracker started for the waiting sale');
+  // (from the browser's cache: this visitor's earlier pages fetched it)
+  assert.ok(view.resources.some((p) => /^\/salebeacon\/index\.[0-9a-f]{10}\.js$/.test(p)), JSON.stringify(view.resources));
+  const sale = await stack.waitForSale(orderId);
+  assert.equal(sale.campaign_affiliate_id, 'creator42');
+  assert.equal((await stack.sandbox.sales()).filter((s) => s.external_id === orderId).length, 1);
+  const posts = await stack.front.salePosts(orderId);
+  assert.deepEqual(posts.map((p) => p.status), [202], 'one request, accepted');
+  await waitFor(() => next.evaluate(() => localStorage.getItem('salebeacon:outbox') === null), {
+    what: 'the marker to be cleared',
+  });
+  // Nothing waits any more: the next quiet page is the loader alone again.
+  await stack.front.reset();
+  const after = await quietView(next);
+  assert.deepEqual(await embedFiles(), LOADER_ONLY);
+  assert.equal(after.tracker, false);
 });
