@@ -137,7 +137,7 @@ mod tests {
         assert!(is_file_request(&Method::GET, "/salebeacon/salebeacon.js"));
         assert!(is_file_request(
             &Method::HEAD,
-            "/salebeacon/salebeacon_wasm_bg.0123456789.wasm"
+            "/salebeacon/salebeacon_order_bg.0123456789.wasm"
         ));
         assert!(!is_file_request(&Method::POST, "/salebeacon/x.js"));
         assert!(!is_file_request(&Method::GET, "/salebeacon/sales"));

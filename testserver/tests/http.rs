@@ -238,7 +238,7 @@ async fn stack(static_dir: &Path, db: &Path) -> (RunningSandbox, RunningProxy) {
     let mut c = ProxyConfig::new(Secret::new(KEY));
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.upstream = sandbox.base_url();
-    c.db_path = db.to_owned();
+    c.db = salebeacon_proxy::outbox::Database::Sqlite(db.to_owned());
     c.pace = Duration::from_millis(50);
     c.rate_limit = RateLimit {
         per_minute: 0,
