@@ -7,12 +7,18 @@
 //! 2. The same load against a trivial axum handler that only answers 202: the ceiling of this
 //!    machine with this client.
 //! 3. The sender's drain pace against the in-process sandbox (pace = sandbox min interval), at a
-//!    fast 100 ms and at Growi's real 2 s.
+//!    fast 100 ms and at Growi's real 2 s; then at 2 s through a network that delays each request
+//!    5-30 ms, and 5-120 ms.
+//! 4. With `BENCH_POSTGRES` (a server URL; `cargo xtask bench proxy` starts one): intake on one
+//!    PostgreSQL instance and on three sharing one database (clients round-robin), and the drain
+//!    of three instances through that jittery network.
 //!
-//! The proxy runs with `synchronous=FULL` (the default: fsync per commit) and with `NORMAL`.
+//! SQLite runs with `synchronous=FULL` (the default: fsync per commit) and with `NORMAL`;
+//! PostgreSQL with its defaults (`fsync=on`, `synchronous_commit=on`).
 //!
 //! Options (env): `BENCH_SECS` (default 5), `BENCH_CLIENTS` (32), `BENCH_RATE` (5000),
-//! `BENCH_DRAIN` (50 sales), `BENCH_PACE_MS` (100).
+//! `BENCH_DRAIN` (50 sales), `BENCH_PACE_MS` (100), `BENCH_JITTER_DRAIN` (20 sales at 2 s through
+//! the jittery network), `BENCH_DEBUG` (print every upstream request of each drain).
 
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -119,12 +125,13 @@ async fn client(
 /// Runs the load on its own single-threaded runtime in its own OS thread, so the server keeps
 /// its runtime.
 fn load(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     path: &'static str,
     clients: usize,
     secs: f64,
     rate: Option<f64>,
 ) -> LoadResult {
+    let addrs = addrs.to_vec();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -139,6 +146,8 @@ fn load(
                     let offset = interval
                         .map(|iv| iv.mul_f64(i as f64 / clients as f64))
                         .unwrap_or_default();
+                    // Clients spread over the instances, round-robin.
+                    let addr = addrs[i % addrs.len()];
                     tokio::spawn(client(addr, path, deadline, interval, offset))
                 })
                 .collect();
@@ -220,53 +229,177 @@ async fn main() {
         "", "", "", "", "", ""
     );
     let path = "/salebeacon/sales";
-    let _ = load(trivial_addr, path, clients, 1.0, None); // warm-up
-    let r = load(trivial_addr, path, clients, secs, None);
+    let _ = load(&[trivial_addr], path, clients, 1.0, None); // warm-up
+    let r = load(&[trivial_addr], path, clients, secs, None);
     row("ceiling: trivial axum 202, closed loop", &r);
-    let r = load(trivial_addr, path, clients, secs, Some(rate));
+    let r = load(&[trivial_addr], path, clients, secs, Some(rate));
     row(&format!("ceiling: trivial axum 202, open {rate:.0}/s"), &r);
 
-    for (sync, label) in [(DbSync::Full, "FULL"), (DbSync::Normal, "NORMAL")] {
+    let postgres = std::env::var("BENCH_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let mut setups: Vec<(String, Vec<Database>, DbSync)> = vec![
+        (
+            "SQLite FULL".into(),
+            vec![Database::Sqlite(dir.path().join("bench-full.sqlite3"))],
+            DbSync::Full,
+        ),
+        (
+            "SQLite NORMAL".into(),
+            vec![Database::Sqlite(dir.path().join("bench-normal.sqlite3"))],
+            DbSync::Normal,
+        ),
+    ];
+    if let Some(server) = &postgres {
+        for n in [1usize, 3] {
+            let url = fresh_database(server, &format!("bench_intake_{n}")).await;
+            setups.push((
+                format!("PostgreSQL x{n}"),
+                vec![Database::Postgres(url); n],
+                DbSync::Full,
+            ));
+        }
+    }
+    for (label, dbs, sync) in setups {
         // An upstream that is up but slow to be asked (2 s pace): the sender stays out of the way.
         let sb =
             salebeacon_sandbox::spawn(SandboxConfig::default(), "127.0.0.1:0".parse().unwrap())
                 .await
                 .expect("sandbox");
-        let mut c = ProxyConfig::new(Secret::new(salebeacon_sandbox::DEFAULT_API_KEY));
-        c.listen = "127.0.0.1:0".parse().unwrap();
-        c.upstream = sb.base_url();
-        c.db = Database::Sqlite(dir.path().join(format!("bench-{label}.sqlite3")));
-        c.db_sync = sync;
-        // The limiter stays in the path, with a limit the benchmark cannot reach.
-        c.rate_limit = RateLimit {
-            per_minute: u32::MAX,
-            burst: u32::MAX,
-        };
-        let proxy = salebeacon_proxy::spawn(c).await.expect("proxy");
-        let _ = load(proxy.addr(), path, clients, 1.0, None);
-        let r = load(proxy.addr(), path, clients, secs, None);
+        let mut proxies = Vec::new();
+        for db in dbs {
+            let mut c = ProxyConfig::new(Secret::new(salebeacon_sandbox::DEFAULT_API_KEY));
+            c.listen = "127.0.0.1:0".parse().unwrap();
+            c.upstream = sb.base_url();
+            c.db = db;
+            c.db_sync = sync;
+            // The limiter stays in the path, with a limit the benchmark cannot reach.
+            c.rate_limit = RateLimit {
+                per_minute: u32::MAX,
+                burst: u32::MAX,
+            };
+            proxies.push(salebeacon_proxy::spawn(c).await.expect("proxy"));
+        }
+        let addrs: Vec<SocketAddr> = proxies.iter().map(|p| p.addr()).collect();
+        let _ = load(&addrs, path, clients, 1.0, None);
+        let r = load(&addrs, path, clients, secs, None);
         row(
             &format!("proxy: durable enqueue ({label}), closed loop"),
             &r,
         );
-        let r = load(proxy.addr(), path, clients, secs, Some(rate));
+        let r = load(&addrs, path, clients, secs, Some(rate));
         row(
             &format!("proxy: durable enqueue ({label}), open {rate:.0}/s"),
             &r,
         );
-        proxy.shutdown().await;
+        for p in proxies {
+            p.shutdown().await;
+        }
         sb.shutdown().await;
     }
 
     println!();
-    println!("| drain: pace = sandbox min interval | sales | req/min achieved | allowed | achieved/allowed | 429s | gap min/max ms |");
-    println!("|---|---|---|---|---|---|---|");
-    drain_run(dir.path(), pace_ms, drain).await;
-    drain_run(dir.path(), 2000, 6).await;
+    println!("| drain: pace = sandbox min interval | outbox | network delay | sales | req/min achieved | allowed | achieved/allowed | 429s | gap min/max ms |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let sqlite = |name: &str| vec![Database::Sqlite(dir.path().join(name))];
+    drain_run("SQLite", sqlite("drain-fast.sqlite3"), pace_ms, drain, None).await;
+    drain_run("SQLite", sqlite("drain-growi.sqlite3"), 2000, 6, None).await;
+    // At Growi's 2 s pace through a jittery network (each request delayed 5-30 ms, then 5-120
+    // ms on its way there): what a merchant's proxy sees.
+    let jittered: usize = env_or("BENCH_JITTER_DRAIN", 20);
+    for (min, max) in [(5, 30), (5, 120)] {
+        let jitter = Some((min, max));
+        let name = format!("drain-jitter-{max}.sqlite3");
+        drain_run("SQLite", sqlite(&name), 2000, jittered, jitter).await;
+        if let Some(server) = &postgres {
+            let url = fresh_database(server, &format!("bench_drain_3_{max}")).await;
+            let three = vec![Database::Postgres(url); 3];
+            drain_run("PostgreSQL x3", three, 2000, jittered, jitter).await;
+        }
+    }
 }
 
-/// The sender against a sandbox that allows one request per `pace_ms`.
-async fn drain_run(dir: &std::path::Path, pace_ms: u64, drain: usize) {
+/// Creates database `name` (dropped first if there) on the server at `server` (a URL ending in
+/// `/<database>`); returns its URL.
+async fn fresh_database(server: &str, name: &str) -> String {
+    let (client, conn) = tokio_postgres::connect(server, tokio_postgres::NoTls)
+        .await
+        .expect("BENCH_POSTGRES answers");
+    let task = tokio::spawn(conn);
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        client
+            .batch_execute(&statement)
+            .await
+            .expect("a fresh database");
+    }
+    drop(client);
+    let _ = task.await;
+    let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(server);
+    format!("{base}/{name}")
+}
+
+/// A TCP relay that holds each chunk sent towards `upstream` for a random delay in
+/// `min..=max` ms (in order on each connection), as a jittery network would: the sandbox sees
+/// requests *arrive* late, which is what its pace check counts. Returns the relay's address.
+async fn jitter_relay(upstream: SocketAddr, min: u64, max: u64) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut rng_state = 0x9e37_79b9_7f4a_7c15u64;
+        while let Ok((inbound, _)) = listener.accept().await {
+            rng_state = rng_state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let seed = rng_state;
+            tokio::spawn(async move {
+                let Ok(outbound) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let _ = inbound.set_nodelay(true);
+                let _ = outbound.set_nodelay(true);
+                let (mut in_read, mut in_write) = inbound.into_split();
+                let (mut out_read, mut out_write) = outbound.into_split();
+                let forward = async move {
+                    let mut rng = seed;
+                    let mut last_release = Instant::now();
+                    let mut buf = vec![0u8; 16384];
+                    loop {
+                        let n = match in_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        let delay = Duration::from_millis(min + rng % (max - min + 1));
+                        let release = (Instant::now() + delay).max(last_release);
+                        last_release = release;
+                        tokio::time::sleep_until(release.into()).await;
+                        if out_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let back = async move {
+                    let _ = tokio::io::copy(&mut out_read, &mut in_write).await;
+                };
+                tokio::join!(forward, back);
+            });
+        }
+    });
+    addr
+}
+
+/// The sender(s) against a sandbox that allows one request per `pace_ms`, through a jittery
+/// network when `jitter` is set; one proxy instance per database given.
+async fn drain_run(
+    label: &str,
+    dbs: Vec<Database>,
+    pace_ms: u64,
+    drain: usize,
+    jitter: Option<(u64, u64)>,
+) {
     let sb = salebeacon_sandbox::spawn(
         SandboxConfig {
             min_interval: Duration::from_millis(pace_ms),
@@ -276,18 +409,29 @@ async fn drain_run(dir: &std::path::Path, pace_ms: u64, drain: usize) {
     )
     .await
     .expect("sandbox");
-    let mut c = ProxyConfig::new(Secret::new(salebeacon_sandbox::DEFAULT_API_KEY));
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.upstream = sb.base_url();
-    c.db = Database::Sqlite(dir.join(format!("drain-{pace_ms}.sqlite3")));
-    c.pace = Duration::from_millis(pace_ms);
-    c.rate_limit.per_minute = 0;
-    let proxy = salebeacon_proxy::spawn(c).await.expect("proxy");
+    let upstream = match jitter {
+        Some((min, max)) => sb.base_url().replace(
+            &sb.addr().to_string(),
+            &jitter_relay(sb.addr(), min, max).await.to_string(),
+        ),
+        None => sb.base_url(),
+    };
+    let mut proxies = Vec::new();
+    for db in dbs {
+        let mut c = ProxyConfig::new(Secret::new(salebeacon_sandbox::DEFAULT_API_KEY));
+        c.listen = "127.0.0.1:0".parse().unwrap();
+        c.upstream = upstream.clone();
+        c.db = db;
+        c.pace = Duration::from_millis(pace_ms);
+        c.rate_limit.per_minute = 0;
+        proxies.push(salebeacon_proxy::spawn(c).await.expect("proxy"));
+    }
     let http = reqwest::Client::new();
     for i in 0..drain {
         let body = serde_json::json!({"order_id": format!("DRAIN-{pace_ms}-{i}"), "total": 100, "currency": "usd", "campaign_affiliate_id": "creator42"});
+        let at = &proxies[i % proxies.len()];
         let _ = http
-            .post(format!("{}/sales", proxy.base_url()))
+            .post(format!("{}/sales", at.base_url()))
             .json(&body)
             .send()
             .await;
@@ -299,7 +443,7 @@ async fn drain_run(dir: &std::path::Path, pace_ms: u64, drain: usize) {
             .filter(|s| s.external_id.starts_with("DRAIN-"))
             .count()
     };
-    while delivered() < drain && start.elapsed() < Duration::from_secs(120) {
+    while delivered() < drain && start.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let reqs = sb.requests();
@@ -313,13 +457,30 @@ async fn drain_run(dir: &std::path::Path, pace_ms: u64, drain: usize) {
         .windows(2)
         .map(|w| w[1].received_at_ms - w[0].received_at_ms)
         .collect();
+    if std::env::var_os("BENCH_DEBUG").is_some() {
+        for (i, r) in reqs.iter().enumerate() {
+            let gap = i
+                .checked_sub(1)
+                .map(|j| r.received_at_ms - reqs[j].received_at_ms);
+            eprintln!(
+                "{i:3} {} {} {:?} gap {gap:?}",
+                r.method, r.status, r.order_id
+            );
+        }
+    }
+    let network = match jitter {
+        Some((min, max)) => format!("{min}-{max} ms"),
+        None => "loopback".into(),
+    };
     println!(
-        "| {pace_ms} ms | {}/{drain} delivered | {per_min:.1} | {allowed:.1} | {:.2} % | {n429} | {} / {} |",
+        "| {pace_ms} ms | {label} | {network} | {}/{drain} delivered | {per_min:.1} | {allowed:.1} | {:.2} % | {n429} | {} / {} |",
         delivered(),
         per_min / allowed * 100.0,
         gaps.iter().min().unwrap_or(&0),
         gaps.iter().max().unwrap_or(&0)
     );
-    proxy.shutdown().await;
+    for p in proxies {
+        p.shutdown().await;
+    }
     sb.shutdown().await;
 }

@@ -316,7 +316,15 @@ impl ProxyConfig {
         c.site_dir = pick!(site_dir);
         c.forget_upstream_ids = args.forget_upstream_ids;
         if let Some(v) = pick!(db) {
-            c.db = crate::outbox::Database::parse(&v);
+            // Where the value came from decides whether it may hold a password: only the
+            // environment (a file is backed up, a command line is visible to `ps`).
+            let from_env = env("SALEBEACON_DB").as_deref() == Some(v.as_str());
+            let place = match (&args.db, from_env) {
+                (Some(_), true) => DbPlace::Environment,
+                (Some(_), false) => DbPlace::CommandLine,
+                (None, _) => DbPlace::File,
+            };
+            c.db = check_db(&v, place)?;
         }
         if let Some(v) = pick!(db_sync) {
             c.db_sync = v;
@@ -567,6 +575,48 @@ fn check_secret(name: &'static str, s: &Secret, min_len: usize) -> Result<(), Co
     Ok(())
 }
 
+/// Where the `db` setting was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DbPlace {
+    Environment,
+    CommandLine,
+    File,
+}
+
+/// A SQLite path, or a PostgreSQL URL the driver reads, without TLS (not supported yet) and with
+/// a password only when it came from the environment. Messages never repeat the URL.
+fn check_db(value: &str, place: DbPlace) -> Result<crate::outbox::Database, ConfigError> {
+    let db = crate::outbox::Database::parse(value);
+    let crate::outbox::Database::Postgres(url) = &db else {
+        return Ok(db);
+    };
+    let config: tokio_postgres::Config = url.parse().map_err(|e| {
+        ConfigError::Invalid("db", format!("not a PostgreSQL URL the driver reads ({e})"))
+    })?;
+    if config.get_password().is_some() && place != DbPlace::Environment {
+        let why = match place {
+            DbPlace::File => "a config file ends up in backups",
+            _ => "a command line is visible to every user through ps",
+        };
+        return Err(ConfigError::Invalid(
+            "db",
+            format!(
+                "the URL holds a password, and {why}: put the URL in SALEBEACON_DB (environment) \
+                 instead, or use a password-less local connection (a Unix socket)"
+            ),
+        ));
+    }
+    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        return Err(ConfigError::Invalid(
+            "db",
+            "sslmode=require: TLS to PostgreSQL is not supported yet; reach the server over a \
+             Unix socket (postgres://user@%2Frun%2Fpostgresql/db), localhost or a private network"
+                .into(),
+        ));
+    }
+    Ok(db)
+}
+
 fn check_upstream(url: &str) -> Result<String, ConfigError> {
     let parsed = reqwest::Url::parse(url.trim())
         .map_err(|e| ConfigError::Invalid("upstream", format!("{url:?} is not a URL ({e})")))?;
@@ -634,6 +684,57 @@ mod tests {
             ENV_API_KEY => key.map(str::to_owned),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_database_password_comes_from_the_environment_only() {
+        let url = "postgres://shop:s3cret-pw@db.internal/salebeacon";
+        let env = |name: &str| match name {
+            ENV_API_KEY => Some("sk_live_abc".to_owned()),
+            "SALEBEACON_DB" => Some(url.to_owned()),
+            _ => None,
+        };
+        let args = RunArgs {
+            db: Some(url.into()),
+            ..RunArgs::default()
+        };
+        // From SALEBEACON_DB (clap puts it in `db`): fine, and never shown.
+        let c = ProxyConfig::load(&args, env).unwrap();
+        assert!(matches!(&c.db, crate::outbox::Database::Postgres(u) if u == url));
+        assert!(!format!("{c:?}").contains("s3cret-pw"));
+        // On the command line: refused, without repeating it.
+        let e = ProxyConfig::load(&args, env_with(Some("sk_live_abc"))).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("invalid db") && text.contains("SALEBEACON_DB"),
+            "{e}"
+        );
+        assert!(!text.contains("s3cret-pw"), "{e}");
+        // In the TOML file: refused.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("proxy.toml");
+        std::fs::write(&file, format!("db = \"{url}\"\n")).unwrap();
+        let args = RunArgs {
+            config: Some(file),
+            ..RunArgs::default()
+        };
+        let e = ProxyConfig::load(&args, env_with(Some("sk_live_abc"))).unwrap_err();
+        assert!(
+            e.to_string().contains("backups") && !e.to_string().contains("s3cret-pw"),
+            "{e}"
+        );
+        // Without a password, anywhere; TLS is refused with what to do instead.
+        let args = RunArgs {
+            db: Some("postgres://shop@%2Frun%2Fpostgresql/salebeacon".into()),
+            ..RunArgs::default()
+        };
+        assert!(ProxyConfig::load(&args, env_with(Some("sk_live_abc"))).is_ok());
+        let args = RunArgs {
+            db: Some("postgres://shop@db.internal/salebeacon?sslmode=require".into()),
+            ..RunArgs::default()
+        };
+        let e = ProxyConfig::load(&args, env_with(Some("sk_live_abc"))).unwrap_err();
+        assert!(e.to_string().contains("Unix socket"), "{e}");
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub enum AppError {
     /// 403: a cross-origin call from an origin that is not configured.
     #[error("origin not allowed")]
     OriginNotAllowed,
+    /// 403: a dashboard request that fails the CSRF checks, or the like.
+    #[error("{0}")]
+    Forbidden(String),
     /// 401: missing or wrong admin token.
     #[error("unauthorized")]
     Unauthorized,
@@ -49,7 +52,7 @@ pub enum AppError {
     /// 409: the request does not fit the current state.
     #[error("{0}")]
     Conflict(String),
-    /// 503: the outbox is not usable.
+    /// 503 with `Retry-After: 2`: the outbox is not usable (its database is down or restarting).
     #[error("outbox unavailable: {0}")]
     Unavailable(String),
     /// 500: a bug or an unexpected failure. The detail is logged, never answered.
@@ -65,7 +68,7 @@ impl AppError {
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::OriginNotAllowed => StatusCode::FORBIDDEN,
+            AppError::OriginNotAllowed | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -107,7 +110,10 @@ impl IntoResponse for AppError {
                 json!({ "error": format!("invalid {what}"), "issues": issues })
             }
             AppError::Unusable { message, issues } => json!({ "error": message, "issues": issues }),
-            AppError::BadRequest(m) | AppError::NotFound(m) | AppError::Conflict(m) => {
+            AppError::BadRequest(m)
+            | AppError::NotFound(m)
+            | AppError::Conflict(m)
+            | AppError::Forbidden(m) => {
                 json!({ "error": m })
             }
             AppError::TooLarge { limit } => {
@@ -143,6 +149,12 @@ impl IntoResponse for AppError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            // The database is restarting or unreachable: ask for a retry in a moment.
+            AppError::Unavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(2u64));
             }
             AppError::Unauthorized => {
                 response.headers_mut().insert(

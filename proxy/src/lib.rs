@@ -81,6 +81,7 @@ pub fn app(state: AppState) -> Router {
     browser
         .merge(open)
         .merge(http::admin::routes(&base, state.clone()))
+        .merge(http::dashboard::routes(&base, state.clone()))
         .merge(http::files::routes(&state.config))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state)

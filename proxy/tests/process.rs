@@ -4,78 +4,28 @@
 
 mod common;
 
+use common::process::*;
 use common::*;
 use salebeacon_sandbox::{Faults, RunningSandbox};
 use serde_json::Value;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_salebeacon-proxy");
-
-struct Proc {
-    child: Child,
-    base: String,
-    stderr: Arc<Mutex<String>>,
-}
 
 async fn start(sb: &RunningSandbox, db: &std::path::Path) -> Proc {
-    let mut child = Command::new(BIN)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &sb.base_url(),
+    start_proxy(
+        &sb.base_url(),
+        &db_arg(db),
+        &[
             "--pace-ms",
             "120",
-        ])
-        .args([
             "--backoff-base-ms",
             "50",
             "--backoff-cap-ms",
             "300",
             "--db-sync",
             "full",
-        ])
-        .arg("--db")
-        .arg(common::db_arg(db))
-        .env("GROWI_API_KEY", API_KEY)
-        .env("SALEBEACON_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("RUST_LOG", "debug")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("proxy binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let sink = log.clone();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        let mut tx = Some(tx);
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.strip_prefix("salebeacon-proxy listening on ") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-            }
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    let base = tokio::time::timeout(Duration::from_secs(20), rx)
-        .await
-        .expect("proxy announced its address")
-        .expect("stderr open");
-    Proc {
-        child,
-        base,
-        stderr: log,
-    }
+        ],
+    )
+    .await
 }
 
 fn assert_no_secrets(text: &str) {
@@ -220,6 +170,32 @@ async fn start_up_errors_name_the_problem() {
     let out = run(vec![("GROWI_API_KEY", API_KEY)], vec![]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open the outbox"));
+    // A PostgreSQL server that is not there: named, with its password masked.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let out = std::process::Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("GROWI_API_KEY", API_KEY)
+        .env(
+            "SALEBEACON_DB",
+            format!("postgres://shop:pg-pass-0123@127.0.0.1:{closed}/salebeacon"),
+        )
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("cannot open the outbox")
+            && err.contains(&format!(
+                "postgres://shop:***@127.0.0.1:{closed}/salebeacon"
+            )),
+        "{err}"
+    );
+    assert!(!err.contains("pg-pass-0123"), "{err}");
+    assert_no_secrets(&err);
 }
 
 #[tokio::test]

@@ -9,8 +9,10 @@
 //! - the binary `salebeacon-sandbox` (see `main.rs` and `sandbox/README.md`);
 //! - this library, for other crates' tests: [`spawn`] a sandbox on `127.0.0.1:0`, point the code
 //!   under test at [`RunningSandbox::base_url`], steer it with [`RunningSandbox::set_faults`] and
-//!   inspect [`RunningSandbox::requests`] / [`RunningSandbox::sales`]. [`app`] gives the bare
-//!   router for `tower::ServiceExt::oneshot` tests.
+//!   inspect [`RunningSandbox::requests`] / [`RunningSandbox::sales`], and make "Growi" disagree
+//!   with the client with [`RunningSandbox::insert_sale`], [`RunningSandbox::edit_sale`] and
+//!   [`RunningSandbox::delete_sale`]. [`app`] gives the bare router for
+//!   `tower::ServiceExt::oneshot` tests.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -58,6 +60,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use api::{app, API_BASE};
+pub use control::{SaleEdit, SaleInsert};
 pub use error::{ApiError, SandboxError};
 pub use faults::Faults;
 pub use money::CommissionRule;
@@ -208,6 +211,22 @@ impl RunningSandbox {
     /// Back to the seed: clears sales, the request log and the rate-limit history.
     pub fn reset(&self) -> Result<(), StoreError> {
         self.state.reset()
+    }
+
+    /// Puts a sale straight into the store, of any platform and status, as if Growi had it from
+    /// elsewhere (see [`SaleInsert`]); not logged, not rate limited.
+    pub fn insert_sale(&self, sale: SaleInsert) -> Result<SandboxSale, ApiError> {
+        self.state.insert_sale(sale)
+    }
+
+    /// Changes the sale of `order_id` as given, whatever the API's rules (see [`SaleEdit`]).
+    pub fn edit_sale(&self, order_id: &str, edit: SaleEdit) -> Result<SandboxSale, ApiError> {
+        self.state.edit_sale(order_id, edit)
+    }
+
+    /// Removes the sale of `order_id`, as if Growi had lost it.
+    pub fn delete_sale(&self, order_id: &str) -> Result<SandboxSale, ApiError> {
+        self.state.delete_sale(order_id)
     }
 
     /// Stops accepting, waits for in-flight requests (bounded), and returns.

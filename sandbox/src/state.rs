@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
-use crate::error::SandboxError;
+use crate::control::{SaleEdit, SaleInsert};
+use crate::error::{ApiError, SandboxError};
 use crate::faults::{FaultInjector, Faults};
 use crate::limits::{KeyId, RateLimiter};
 use crate::sale::SandboxSale;
@@ -148,6 +149,42 @@ impl SandboxState {
         lock(&self.inner.log).clear();
         lock(&self.inner.limiter).reset();
         Ok(())
+    }
+
+    /// Puts a sale straight into the store (see [`SaleInsert`]): no API rule, no rate limit, no
+    /// request log entry. A `422` if its order id is taken or a field is wrong.
+    pub fn insert_sale(&self, insert: SaleInsert) -> Result<SandboxSale, ApiError> {
+        let mut store = self.store();
+        if store.by_order_id(insert.external_id.trim()).is_some() {
+            return Err(ApiError::unprocessable(
+                "A sale with this order_id exists already.",
+            ));
+        }
+        // Built (and so checked) before an id is used up; the store then gives it its id.
+        let sale = insert.into_sale(0)?;
+        Ok(store.insert_new(|id| SandboxSale { id, ..sale })?)
+    }
+
+    /// Changes a held sale as given (see [`SaleEdit`]); `404` if no sale has this order id.
+    pub fn edit_sale(&self, order_id: &str, edit: SaleEdit) -> Result<SandboxSale, ApiError> {
+        let mut store = self.store();
+        let current = store
+            .by_order_id(order_id)
+            .cloned()
+            .ok_or(ApiError::SaleNotFound)?;
+        let changed = edit.apply(current)?;
+        store.replace(changed.clone())?;
+        Ok(changed)
+    }
+
+    /// Removes a held sale, as if Growi had lost it; `404` if no sale has this order id.
+    pub fn delete_sale(&self, order_id: &str) -> Result<SandboxSale, ApiError> {
+        let mut store = self.store();
+        let id = store
+            .by_order_id(order_id)
+            .map(|s| s.id)
+            .ok_or(ApiError::SaleNotFound)?;
+        store.remove(id)?.ok_or(ApiError::SaleNotFound)
     }
 
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {

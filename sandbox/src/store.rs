@@ -142,6 +142,29 @@ impl Store {
         Ok(())
     }
 
+    /// Removes the sale with this Growi id, persists, and commits; `None` if there is none.
+    pub fn remove(&mut self, id: u64) -> Result<Option<SandboxSale>, StoreError> {
+        let Some(sale) = self.sales.get(&id).cloned() else {
+            return Ok(None);
+        };
+        if let Some(path) = &self.state_file {
+            let state = StateFile {
+                version: 1,
+                next_sale_id: self.next_id,
+                sales: self
+                    .sales
+                    .values()
+                    .filter(|s| s.id != id)
+                    .cloned()
+                    .collect(),
+            };
+            write_atomically(path, &state)?;
+        }
+        self.sales.remove(&id);
+        self.by_order_id.remove(&sale.external_id);
+        Ok(Some(sale))
+    }
+
     /// Back to the seed's sales and first id, persisted.
     pub fn reset(&mut self, seed: &Seed) -> Result<(), StoreError> {
         if let Some(path) = &self.state_file {

@@ -19,6 +19,7 @@ mod bench;
 mod cmd;
 mod demo;
 mod package;
+mod postgres;
 mod size;
 mod suites;
 mod tools;
@@ -180,6 +181,15 @@ fn bench_proxy(args: &[String]) -> Result<()> {
     ]);
     if !args.is_empty() {
         run.arg("--").args(args);
+    }
+    // PostgreSQL rows on a server of this run with its default durability (fsync on), as a
+    // merchant's would be; unless BENCH_POSTGRES names one already.
+    let server = match std::env::var_os("BENCH_POSTGRES") {
+        Some(_) => None,
+        None => Some(postgres::durable()?),
+    };
+    if let Some(server) = &server {
+        run.env("BENCH_POSTGRES", server.url());
     }
     cmd::run(&mut run).context("the proxy benchmark failed (is proxy/examples/bench.rs there?)")
 }

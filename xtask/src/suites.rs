@@ -6,7 +6,10 @@
 //! 2. **lint**: `cargo fmt --all --check`, then clippy with `-D warnings` natively for the whole
 //!    workspace and for `wasm32-unknown-unknown` for the browser crate;
 //! 3. **native**: `cargo test --workspace` (with `--no-fail-fast`, so one run reports every
-//!    failing crate; the run still stops after this step if anything failed);
+//!    failing crate; the run still stops after this step if anything failed), the proxy's outbox
+//!    on SQLite files; then **native postgresql**: the proxy's integration tests again against a
+//!    throwaway PostgreSQL server this run starts and removes (see [`crate::postgres`]), with
+//!    the multi-instance tests (`postgres_*`) that only that pass runs;
 //! 4. **wasm**: the WebAssembly module's tests (`tests/wasm.rs`: every export through the real
 //!    glue, the allocator) through `wasm-bindgen-test-runner`, in Node's V8;
 //! 5. **e2e**: the end-to-end suites listed in [`E2E_SUITES`] that exist in the tree (today
@@ -28,7 +31,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::{cmd, package, tools};
+use crate::{cmd, package, postgres, tools};
 
 /// A part of the test run that can be selected on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -363,9 +366,35 @@ fn run_parts(parts: &[Part], report: &mut Report) -> Result<()> {
         report.step("native", |counts| {
             suite(
                 counts,
-                cmd::cargo().args(["test", "--workspace", "--no-fail-fast"]),
+                cmd::cargo().args([
+                    "test",
+                    "--workspace",
+                    "--no-fail-fast",
+                    "--",
+                    "--skip",
+                    "postgres_",
+                ]),
                 parse_libtest,
             )
+        })?;
+        report.step("native postgresql", |counts| {
+            let server = postgres::throwaway()?;
+            let mut test = cmd::cargo();
+            // The proxy's integration tests again, each on a database of its own on `server`
+            // (proxy/tests/common), skipping those that hold for one SQLite file only.
+            test.args([
+                "test",
+                "-p",
+                "salebeacon-proxy",
+                "--test",
+                "*",
+                "--no-fail-fast",
+                "--",
+                "--skip",
+                "sqlite_",
+            ])
+            .env("SALEBEACON_TEST_POSTGRES", server.url());
+            suite(counts, &mut test, parse_libtest)
         })?;
     }
 

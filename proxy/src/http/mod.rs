@@ -6,7 +6,8 @@
 //! - [`browser`]: `POST /sales`, `POST /touch`, `GET /touch` (the tracker's endpoints);
 //! - [`pixel`]: `GET /pixel.gif`;
 //! - [`ops`]: `GET /healthz`, `GET /metrics`;
-//! - [`admin`]: the back office's API under `/admin`;
+//! - [`admin`]: the back office's API under `/admin` (bearer token or dashboard session);
+//! - [`dashboard`], [`session`]: the merchant's dashboard at `/admin/` and its sign-in;
 //! - [`files`]: the tracker's files and (for the demo) a site;
 //! - [`body`], [`cookies`]: reading bodies and cookies, writing `Set-Cookie`.
 
@@ -14,6 +15,8 @@ pub mod admin;
 pub mod body;
 pub mod browser;
 pub mod cookies;
+pub mod dashboard;
 pub mod files;
 pub mod ops;
 pub mod pixel;
+pub mod session;

@@ -161,6 +161,45 @@ pub struct RefusedView {
     pub created_at: String,
 }
 
+/// Which jobs [`Outbox::list`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub state: Option<JobState>,
+    pub kind: Option<JobKind>,
+    /// Order ids that contain this text, ignoring case.
+    pub order_id: Option<String>,
+    /// Sales whose `campaign_affiliate_id` is exactly this.
+    pub affiliate: Option<String>,
+    /// Created at or after (ms since the epoch).
+    pub since_ms: Option<i64>,
+    /// Created before (ms since the epoch).
+    pub until_ms: Option<i64>,
+    /// Newest first (the dashboard) rather than queue order (the default).
+    pub newest_first: bool,
+    pub limit: u32,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Create => "create",
+            JobKind::Update => "update",
+        }
+    }
+}
+
+/// Whose personal data [`Outbox::erase`] removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Erase {
+    OrderId(String),
+    /// Every sale with this customer email (compared ignoring case).
+    Email(String),
+}
+
+/// The fields of a stored sale that name or track a person, removed by [`Outbox::erase`]. The
+/// data inventory (README) lists them; a test holds the two together.
+pub const PERSONAL_FIELDS: &[&str] = &["customer_email", "customer_name", "visitor_uid"];
+
 /// What [`Outbox::bind_upstream`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Binding {
@@ -405,12 +444,17 @@ impl Outbox {
     pub async fn get(&self, order_id: String) -> Result<Option<SaleView>, OutboxError> {
         both!(self, o => o.get(order_id).await)
     }
-    pub async fn list(
-        &self,
-        state: Option<JobState>,
-        limit: u32,
-    ) -> Result<Vec<JobView>, OutboxError> {
-        both!(self, o => o.list(state, limit).await)
+    pub async fn list(&self, filter: ListFilter) -> Result<Vec<JobView>, OutboxError> {
+        both!(self, o => o.list(filter).await)
+    }
+    /// Removes [`PERSONAL_FIELDS`] from the matching sales and their updates (queued ones then
+    /// reach Growi without them), and deletes matching refusals; returns how many sales changed.
+    pub async fn erase(&self, who: Erase) -> Result<u64, OutboxError> {
+        both!(self, o => o.erase(who).await)
+    }
+    /// How many jobs are in `state` (creates and updates).
+    pub async fn count(&self, state: JobState) -> Result<u64, OutboxError> {
+        both!(self, o => o.count(state).await)
     }
     pub async fn ping(&self) -> Result<(), OutboxError> {
         both!(self, o => o.ping().await)

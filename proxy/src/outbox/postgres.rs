@@ -23,8 +23,8 @@
 //!   retries), `/healthz` says why, and the pool reconnects by itself when the database is back.
 
 use super::{
-    Binding, Enqueued, Job, JobKind, JobState, JobView, OutboxError, RefusedView, RetryOutcome,
-    SaleView, REFUSED_KEEP,
+    Binding, Enqueued, Erase, Job, JobKind, JobState, JobView, ListFilter, OutboxError,
+    RefusedView, RetryOutcome, SaleView, PERSONAL_FIELDS, REFUSED_KEEP,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures_util::StreamExt;
@@ -544,22 +544,77 @@ impl Outbox {
         Ok(sale.map(|sale| SaleView { sale, updates }))
     }
 
-    pub async fn list(
-        &self,
-        state: Option<JobState>,
-        limit: u32,
-    ) -> Result<Vec<JobView>, OutboxError> {
+    pub async fn list(&self, f: ListFilter) -> Result<Vec<JobView>, OutboxError> {
         let c = self.pool.get().await?;
+        let order = if f.newest_first { "DESC" } else { "ASC" };
         let rows = c
             .query(
                 &format!(
-                    "SELECT {COLUMNS} FROM jobs WHERE ($1::text IS NULL OR state = $1)
-                     ORDER BY seq LIMIT $2"
+                    "SELECT {COLUMNS} FROM jobs
+                     WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
+                       AND ($3::text IS NULL OR strpos(lower(order_id), lower($3)) > 0)
+                       AND ($4::text IS NULL OR (body::jsonb) ->> 'campaign_affiliate_id' = $4)
+                       AND ($5::bigint IS NULL OR created_at >= $5)
+                       AND ($6::bigint IS NULL OR created_at < $6)
+                     ORDER BY seq {order} LIMIT $7"
                 ),
-                &[&state.map(JobState::as_str), &i64::from(limit)],
+                &[
+                    &f.state.map(JobState::as_str),
+                    &f.kind.map(JobKind::as_str),
+                    &f.order_id,
+                    &f.affiliate,
+                    &f.since_ms,
+                    &f.until_ms,
+                    &i64::from(f.limit),
+                ],
             )
             .await?;
         Ok(rows.iter().map(view_from_row).collect())
+    }
+
+    pub async fn count(&self, state: JobState) -> Result<u64, OutboxError> {
+        let c = self.pool.get().await?;
+        let row = c
+            .query_one(
+                "SELECT count(*) FROM jobs WHERE state = $1",
+                &[&state.as_str()],
+            )
+            .await?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    pub async fn erase(&self, who: Erase) -> Result<u64, OutboxError> {
+        let (order_id, email) = match &who {
+            Erase::OrderId(o) => (Some(o.clone()), None),
+            Erase::Email(e) => (None, Some(e.trim().to_lowercase())),
+        };
+        let removed: Vec<String> = PERSONAL_FIELDS.iter().map(|f| format!("- '{f}'")).collect();
+        let removed = removed.join(" ");
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let orders = tx
+            .query(
+                "SELECT order_id FROM jobs WHERE kind = 'create'
+                   AND (order_id = $1 OR lower((body::jsonb) ->> 'customer_email') = $2)",
+                &[&order_id, &email],
+            )
+            .await?;
+        let orders: Vec<String> = orders.iter().map(|r| r.get(0)).collect();
+        tx.execute(
+            &format!(
+                "UPDATE jobs SET body = ((body::jsonb) {removed})::text WHERE order_id = ANY($1)"
+            ),
+            &[&orders],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM refused WHERE order_id = $1
+                OR ($2::text IS NOT NULL AND strpos(lower(issues), $2) > 0)",
+            &[&order_id, &email],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(u64::try_from(orders.len()).unwrap_or(0))
     }
 
     pub async fn ping(&self) -> Result<(), OutboxError> {

@@ -14,8 +14,8 @@
 //! - **Versioned schema**: `PRAGMA user_version` counts the [`MIGRATIONS`] that have run.
 
 use super::{
-    Binding, Enqueued, Job, JobKind, JobState, JobView, OutboxError, RefusedView, RetryOutcome,
-    SaleView, REFUSED_KEEP,
+    Binding, Enqueued, Erase, Job, JobKind, JobState, JobView, ListFilter, OutboxError,
+    RefusedView, RetryOutcome, SaleView, PERSONAL_FIELDS, REFUSED_KEEP,
 };
 use crate::config::DbSync;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -106,6 +106,9 @@ pub struct Outbox {
     checkpointer: Arc<std::sync::Mutex<Option<Checkpointer>>>,
     /// The lock file, held (an exclusive `flock`) while this outbox is open.
     lock: Arc<std::sync::Mutex<Option<std::fs::File>>>,
+    /// A read-only connection for the admin API's lists and look-ups (WAL lets it read while the
+    /// writer commits), so a slow query never delays intake.
+    reader: Arc<std::sync::Mutex<Connection>>,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -131,6 +134,11 @@ impl Outbox {
             DbSync::Normal => "PRAGMA synchronous=NORMAL;",
         })?;
         migrate(&conn)?;
+        let reader = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
         // Checkpoints run on their own thread and connection (below), never inside a commit.
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
         let checkpointer = Checkpointer::start(path)?;
@@ -148,7 +156,25 @@ impl Outbox {
             thread: Arc::new(std::sync::Mutex::new(Some(thread))),
             checkpointer: Arc::new(std::sync::Mutex::new(Some(checkpointer))),
             lock: Arc::new(std::sync::Mutex::new(Some(lock))),
+            reader: Arc::new(std::sync::Mutex::new(reader)),
         })
+    }
+
+    /// Runs a read on the reader connection, on tokio's blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T, OutboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = reader
+                .lock()
+                .map_err(|_| OutboxError::Sqlite("the reader connection is poisoned".into()))?;
+            f(&mut c).map_err(OutboxError::from)
+        })
+        .await
+        .map_err(|_| OutboxError::Closed)?
     }
 
     /// Woken whenever new work may be ready for the sender.
@@ -399,7 +425,7 @@ impl Outbox {
 
     /// The newest refused sales first, at most `limit`.
     pub async fn refused(&self, limit: u32) -> Result<Vec<RefusedView>, OutboxError> {
-        self.call(move |c| {
+        self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT seq, source, order_id, reason, issues, created_at FROM refused
                  ORDER BY seq DESC LIMIT ?1",
@@ -538,7 +564,7 @@ impl Outbox {
 
     /// A sale with its updates, by `order_id`.
     pub async fn get(&self, order_id: String) -> Result<Option<SaleView>, OutboxError> {
-        self.call(move |c| {
+        self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM jobs WHERE order_id = ?1 ORDER BY seq"
             ))?;
@@ -559,19 +585,85 @@ impl Outbox {
     }
 
     /// Jobs in `state` (any state if `None`), oldest first, at most `limit`.
-    pub async fn list(
-        &self,
-        state: Option<JobState>,
-        limit: u32,
-    ) -> Result<Vec<JobView>, OutboxError> {
-        self.call(move |c| {
+    /// Jobs matching `filter`. Read on a connection of its own: a filter that scans many rows
+    /// never holds up intake on the writer thread.
+    pub async fn list(&self, f: ListFilter) -> Result<Vec<JobView>, OutboxError> {
+        self.read(move |c| {
+            let order = if f.newest_first { "DESC" } else { "ASC" };
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1) ORDER BY seq LIMIT ?2"
+                "SELECT {COLUMNS} FROM jobs
+                 WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR kind = ?2)
+                   AND (?3 IS NULL OR instr(lower(order_id), lower(?3)) > 0)
+                   AND (?4 IS NULL OR json_extract(body, '$.campaign_affiliate_id') = ?4)
+                   AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)
+                 ORDER BY seq {order} LIMIT ?7"
             ))?;
             let rows = stmt
-                .query_map(params![state.map(JobState::as_str), limit], view_from_row)?
+                .query_map(
+                    params![
+                        f.state.map(JobState::as_str),
+                        f.kind.map(JobKind::as_str),
+                        f.order_id,
+                        f.affiliate,
+                        f.since_ms,
+                        f.until_ms,
+                        f.limit
+                    ],
+                    view_from_row,
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
+        })
+        .await
+    }
+
+    pub async fn count(&self, state: JobState) -> Result<u64, OutboxError> {
+        self.read(move |c| {
+            c.query_row(
+                "SELECT count(*) FROM jobs WHERE state = ?1",
+                [state.as_str()],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .await
+        .map(|n| u64::try_from(n).unwrap_or(0))
+    }
+
+    pub async fn erase(&self, who: Erase) -> Result<u64, OutboxError> {
+        let paths: Vec<String> = PERSONAL_FIELDS.iter().map(|f| format!("'$.{f}'")).collect();
+        let paths = paths.join(", ");
+        self.call(move |c| {
+            let (order_id, email) = match &who {
+                Erase::OrderId(o) => (Some(o.clone()), None),
+                Erase::Email(e) => (None, Some(e.trim().to_lowercase())),
+            };
+            let tx = c.transaction()?;
+            let orders: Vec<String> = {
+                let mut stmt = tx.prepare(
+                    "SELECT order_id FROM jobs WHERE kind = 'create'
+                       AND (order_id = ?1
+                            OR lower(json_extract(body, '$.customer_email')) = ?2)",
+                )?;
+                let rows = stmt
+                    .query_map(params![order_id, email], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                rows
+            };
+            for o in &orders {
+                tx.execute(
+                    &format!(
+                        "UPDATE jobs SET body = json_remove(body, {paths}) WHERE order_id = ?1"
+                    ),
+                    [o],
+                )?;
+            }
+            tx.execute(
+                "DELETE FROM refused WHERE order_id = ?1
+                    OR (?2 IS NOT NULL AND instr(lower(issues), ?2) > 0)",
+                params![order_id, email],
+            )?;
+            tx.commit()?;
+            Ok(u64::try_from(orders.len()).unwrap_or(0))
         })
         .await
     }
@@ -878,7 +970,13 @@ mod tests {
         }
         let u = ob.next_job().await.unwrap().unwrap();
         assert_eq!((u.kind, u.growi_id), (JobKind::Update, Some(77)));
-        assert_eq!(ob.list(Some(JobState::Failed), 10).await.unwrap().len(), 4);
+        let failed = super::super::ListFilter {
+            state: Some(JobState::Failed),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(ob.list(failed).await.unwrap().len(), 4);
+        assert_eq!(ob.count(JobState::Failed).await.unwrap(), 4);
         ob.close().await;
         assert!(ob.queue_depth().await.is_err());
     }

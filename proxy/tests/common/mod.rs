@@ -10,6 +10,8 @@
 //! `postgres_*` need several instances on one database and the SQLite pass skips them.
 #![allow(dead_code)]
 
+pub mod process;
+
 use salebeacon_proxy::config::RateLimit;
 use salebeacon_proxy::outbox::Database;
 use salebeacon_proxy::{ProxyConfig, RunningProxy, Secret};
@@ -141,11 +143,17 @@ pub fn database(path: &Path) -> Database {
         path.hash(&mut h);
         h.finish()
     };
-    let name = format!("sbt_{digest:016x}");
+    Database::Postgres(create_database(&server, &format!("sbt_{digest:016x}")))
+}
+
+/// Creates database `name` on `server` (a URL ending in `/<database>`) unless it exists; returns
+/// its URL.
+pub fn create_database(server: &str, name: &str) -> String {
     let url = match server.rsplit_once('/') {
         Some((base, _)) => format!("{base}/{name}"),
-        None => panic!("SALEBEACON_TEST_POSTGRES must end with /<database>: {server}"),
+        None => panic!("a PostgreSQL URL must end with /<database>: {server}"),
     };
+    let (server, name) = (server.to_owned(), name.to_owned());
     // A thread of its own: the tests call this from inside their runtime.
     let created = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -170,7 +178,40 @@ pub fn database(path: &Path) -> Database {
     })
     .join();
     created.expect("creating the test database");
-    Database::Postgres(url)
+    url
+}
+
+/// The PostgreSQL server of a `postgres_*` test: the run's (`SALEBEACON_TEST_POSTGRES`), or one
+/// started for it when the test runs on its own (`cargo test -p salebeacon-proxy postgres_`).
+pub struct PgServer {
+    pub url: String,
+    _own: Option<salebeacon_pgtest::Cluster>,
+}
+
+pub fn pg_server() -> PgServer {
+    match postgres() {
+        Some(url) => PgServer { url, _own: None },
+        None => {
+            let own = salebeacon_pgtest::Cluster::start(salebeacon_pgtest::Durability::Throwaway)
+                .expect("a throwaway PostgreSQL server (the postgres_* tests need its binaries)");
+            PgServer {
+                url: own.url(),
+                _own: Some(own),
+            }
+        }
+    }
+}
+
+/// A new, empty database on `server` for one test.
+pub fn fresh_database(server: &PgServer) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    create_database(
+        &server.url,
+        &format!("sbt_{nanos:x}_{}", std::process::id()),
+    )
 }
 
 /// The `--db` argument of a proxy process for a test whose SQLite file would be `path`.
