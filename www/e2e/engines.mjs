@@ -133,11 +133,16 @@ async function stopChild(child, { signal = 'SIGTERM', graceMs = 3000 } = {}) {
       if (running(child)) process.kill(child.pid, 'SIGKILL');
     } catch {}
   }, graceMs);
-  await Promise.race([child.exited, sleep(graceMs + 5000)]);
+  await Promise.race([child.exited, deadline(graceMs + 5000)]);
   clearTimeout(killer);
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/**
+ * A bound for `Promise.race`: resolves after `ms` without keeping the process alive (a plain
+ * `sleep` here would hold Node's exit for its whole length after the race is won).
+ */
+const deadline = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 
 /** Pids of the live processes whose parent is `pid` (from /proc). */
 function childPids(pid) {
@@ -426,7 +431,7 @@ class Owner {
       this.closed = true;
       await this._beforeCleanups?.();
       await this._runCleanups();
-      if (this.ready) await Promise.race([this.ready.catch(() => {}), sleep(90000)]);
+      if (this.ready) await Promise.race([this.ready.catch(() => {}), deadline(90000)]);
       await this._runCleanups();
       for (const fn of this.finally) {
         try {
@@ -629,7 +634,7 @@ async function launchFirefox(engine, { domains, hosts }) {
     await withTimeout(browser.close(), 20000, 'closing firefox').catch(() => {});
     if (running(proc)) {
       proc.kill('SIGKILL');
-      await Promise.race([new Promise((r) => proc.once('exit', r)), sleep(10000)]);
+      await Promise.race([new Promise((r) => proc.once('exit', r)), deadline(10000)]);
     }
   });
   engine.version = await browser.version();

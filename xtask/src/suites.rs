@@ -14,8 +14,11 @@
 //! 4. **wasm**: the WebAssembly module's tests (`tests/wasm.rs`: every export through the real
 //!    glue, the allocator) through `wasm-bindgen-test-runner`, in Node's V8;
 //! 5. **e2e**: the end-to-end suites listed in [`E2E_SUITES`] that exist in the tree (today
-//!    `www/e2e`, `npm test`), after building `pkg/` and the release binaries of the proxy and the
-//!    sandbox that they run.
+//!    `www/e2e`, `npm test`), after building `pkg/` and the release binaries they run
+//!    ([`E2E_BINARIES`]: the proxy, the sandbox and the test server in front of them). The
+//!    `www/e2e` suite runs once per browser engine ([`E2E_ENGINES`]: Chromium, Firefox, WebKit),
+//!    one summary row each (`e2e chromium`, ...); every engine runs even when an earlier one
+//!    failed, and any failing engine (or one that ran zero tests) fails the run.
 //!
 //! Why counts are parsed: a test binary that is compiled for the wrong target or whose tests are
 //! all cfg'd away still "passes" with zero tests (e.g. a native `cargo test` of browser-only
@@ -304,8 +307,13 @@ fn run_parts(parts: &[Part], report: &mut Report) -> Result<()> {
         browser: !e2e.is_empty(),
     };
     let mut found = tools::Tools::default();
+    // The e2e suite's Firefox and WebKit (Chromium is `browser` above).
+    let mut minibrowser = None;
     report.step("tools", |_| {
         found = tools::ensure(needs)?;
+        if !e2e.is_empty() {
+            minibrowser = Some(tools::ensure_engines()?);
+        }
         Ok(())
     })?;
 
@@ -432,16 +440,41 @@ fn run_parts(parts: &[Part], report: &mut Report) -> Result<()> {
             cmd::run(&mut build)
         })?;
         let bin_dir = cmd::target_dir().join("release");
+        // Every suite and engine runs; the first failure is reported once all have.
+        let mut first_error = None;
         for (spec, dir) in e2e {
-            report.step(spec.name, |counts| {
+            if let Some(prepare) = spec.prepare {
+                if let Err(e) = report.step(&format!("{} setup", spec.name), |_| prepare(&dir)) {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            }
+            let engines: &[&str] = if spec.engines.is_empty() {
+                &[""]
+            } else {
+                spec.engines
+            };
+            for engine in engines {
+                let name = if engine.is_empty() {
+                    spec.name.to_owned()
+                } else {
+                    format!("{} {engine}", spec.name)
+                };
                 let ctx = E2eContext {
                     dir: &dir,
                     pkg: &pkg,
                     bin_dir: &bin_dir,
+                    engine: (!engine.is_empty()).then_some(*engine),
                     chromium: found.chromium.as_deref(),
+                    minibrowser: minibrowser.as_deref(),
                 };
-                (spec.run)(&ctx, counts)
-            })?;
+                if let Err(e) = report.step(&name, |counts| (spec.run)(&ctx, counts)) {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
     }
     Ok(())
@@ -508,27 +541,46 @@ pub struct E2eContext<'a> {
     pub pkg: &'a Path,
     /// Where the release binaries of [`E2E_BINARIES`] are.
     pub bin_dir: &'a Path,
+    /// The browser engine of this run, for suites that run once per engine.
+    pub engine: Option<&'a str>,
     /// Chromium, for suites that drive it (playwright-core downloads no browser).
     pub chromium: Option<&'a Path>,
+    /// WebKitGTK's MiniBrowser (its folder depends on the architecture).
+    pub minibrowser: Option<&'a Path>,
 }
 
-/// The packages whose release binaries the e2e suites run (the real stack).
-pub const E2E_BINARIES: &[&str] = &["salebeacon-proxy", "salebeacon-sandbox"];
+/// The packages whose release binaries the e2e suites run: the real stack, and the test server
+/// the tests put in front of it (`testserver/`).
+pub const E2E_BINARIES: &[&str] = &[
+    "salebeacon-proxy",
+    "salebeacon-sandbox",
+    "salebeacon-testserver",
+];
+
+/// The browser engines the `www/e2e` suite runs in, one run each (`SALEBEACON_ENGINE`; see
+/// `www/e2e/ENGINES.md`).
+pub const E2E_ENGINES: &[&str] = &["chromium", "firefox", "webkit"];
 
 /// An end-to-end suite: where it lives and how to run it.
 pub struct E2eSuite {
-    /// The name in the summary.
+    /// The name in the summary (followed by the engine, for suites run per engine).
     pub name: &'static str,
     /// The suite's folder, if it exists in the tree.
     pub find: fn() -> Option<PathBuf>,
-    /// Runs it, filling the counts.
+    /// Done once before its runs (e.g. installing its dependencies); a row of its own.
+    pub prepare: Option<fn(&Path) -> Result<()>>,
+    /// The engines to run it in, one summary row each; empty: one run, no engine.
+    pub engines: &'static [&'static str],
+    /// Runs it once (for `ctx.engine`), filling the counts.
     pub run: fn(&E2eContext<'_>, &mut Option<Counts>) -> Result<()>,
 }
 
 /// The end-to-end suites. Add new ones here; each runs when its `find` finds it.
 pub const E2E_SUITES: &[E2eSuite] = &[E2eSuite {
-    name: "e2e www",
+    name: "e2e",
     find: find_www_e2e,
+    prepare: Some(ensure_npm_dependencies),
+    engines: E2E_ENGINES,
     run: run_npm_suite,
 }];
 
@@ -537,23 +589,47 @@ fn find_www_e2e() -> Option<PathBuf> {
     dir.join("package.json").is_file().then_some(dir)
 }
 
-/// `npm test` in the suite's folder (after installing its dependencies when `node_modules` is
-/// missing), with `SALEBEACON_ROOT`, `SALEBEACON_PKG`, `SALEBEACON_BIN_DIR`,
-/// `SALEBEACON_TEST_SERVER` and `CHROMIUM` set.
-fn run_npm_suite(ctx: &E2eContext<'_>, counts: &mut Option<Counts>) -> Result<()> {
-    if !ctx.dir.join("node_modules").is_dir() {
-        npm_install(ctx.dir)?;
+/// Installs the suite's npm dependencies when `node_modules` is missing or older than the lock
+/// file (a checkout that moved on since the last `npm ci`).
+fn ensure_npm_dependencies(dir: &Path) -> Result<()> {
+    let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let installed = modified(dir.join("node_modules").join(".package-lock.json"));
+    let locked = modified(dir.join("package-lock.json"));
+    match (installed, locked) {
+        (Some(i), Some(l)) if i >= l => {
+            eprintln!("{}: npm dependencies installed", tools::shown(dir));
+            Ok(())
+        }
+        (Some(_), None) => Ok(()),
+        _ => npm_install(dir),
     }
+}
+
+/// `npm test` in the suite's folder, with `SALEBEACON_ENGINE` (when the run has one),
+/// `SALEBEACON_ROOT`, `SALEBEACON_PKG`, `SALEBEACON_BIN_DIR`, `CHROMIUM` and `WEBKIT_MINIBROWSER`
+/// set.
+fn run_npm_suite(ctx: &E2eContext<'_>, counts: &mut Option<Counts>) -> Result<()> {
     let mut test = Command::new("npm");
     test.arg("test")
         .current_dir(ctx.dir)
         .env("SALEBEACON_PKG", ctx.pkg)
-        .env("SALEBEACON_ROOT", cmd::root());
-    test.env("SALEBEACON_BIN_DIR", ctx.bin_dir);
+        .env("SALEBEACON_ROOT", cmd::root())
+        .env("SALEBEACON_BIN_DIR", ctx.bin_dir);
+    if let Some(engine) = ctx.engine {
+        test.env("SALEBEACON_ENGINE", engine);
+    }
     if let Some(chromium) = ctx.chromium {
         test.env("CHROMIUM", chromium);
     }
-    suite(counts, &mut test, parse_js).map_err(|e| anyhow!("{e:#} (in {})", tools::shown(ctx.dir)))
+    if let Some(minibrowser) = ctx.minibrowser {
+        test.env("WEBKIT_MINIBROWSER", minibrowser);
+    }
+    let shown = tools::shown(ctx.dir);
+    let engine = ctx
+        .engine
+        .map(|e| format!(", SALEBEACON_ENGINE={e}"))
+        .unwrap_or_default();
+    suite(counts, &mut test, parse_js).map_err(|e| anyhow!("{e:#} (in {shown}{engine})"))
 }
 
 #[cfg(test)]
@@ -692,6 +768,29 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
         )
         .unwrap();
         assert_eq!(counts.map(|c| c.passed), Some(4));
+    }
+
+    #[test]
+    fn the_e2e_engines_and_binaries_are_the_trees() {
+        // The engines xtask runs are the ones www/e2e/engines.mjs drives.
+        let engines = std::fs::read_to_string(cmd::root().join("www/e2e/engines.mjs")).unwrap();
+        let line = engines
+            .lines()
+            .find(|l| l.starts_with("export const ENGINES = ["))
+            .unwrap();
+        let listed: Vec<&str> = line.split('\'').skip(1).step_by(2).collect();
+        assert_eq!(listed, E2E_ENGINES);
+        // Every binary the suite runs is a package of the workspace.
+        let manifests: String = ["proxy", "sandbox", "testserver"]
+            .iter()
+            .filter_map(|d| std::fs::read_to_string(cmd::root().join(d).join("Cargo.toml")).ok())
+            .collect();
+        for bin in E2E_BINARIES {
+            assert!(
+                manifests.contains(&format!("name = \"{bin}\"")),
+                "{bin} is a workspace package"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! | `wasm-opt` (binaryen 132) | size; Debian's binaryen is too old and emits modules Chromium rejects | `npm install --prefix .tools binaryen@132` |
 //! | `esbuild` | bundles and minifies the tracker's JavaScript (loader, tracker, wasm-bindgen glue) | `npm install --prefix .tools esbuild@<pinned>` |
 //! | `chromium`, `chromedriver` | headless browser tests | `apt-get install chromium chromium-driver` |
+//! | `firefox-esr`, `WebKitWebDriver` + MiniBrowser, `Xvfb` | the e2e suite in Firefox and WebKit (`www/e2e/ENGINES.md`) | `apt-get install firefox-esr webkit2gtk-driver xvfb` |
 //!
 //! When installing is impossible (no rustup, not root, no npm), the error says what to install.
 
@@ -354,6 +355,179 @@ fn ensure_browser() -> Result<PathBuf> {
         );
     }
     Ok(driver)
+}
+
+/// The Debian packages of the e2e suite's Firefox and WebKit (`www/e2e/ENGINES.md`, "Install").
+pub const ENGINE_PACKAGES: &[&str] = &["firefox-esr", "webkit2gtk-driver", "xvfb"];
+
+/// WebKitGTK's MiniBrowser: `$WEBKIT_MINIBROWSER`, else `/usr/lib/<arch>/webkit2gtk-4.1/MiniBrowser`.
+fn find_minibrowser() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("WEBKIT_MINIBROWSER").map(PathBuf::from) {
+        return p.is_file().then_some(p);
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("webkit2gtk-4.1/MiniBrowser"))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
+/// What is missing of the engines, by the package that brings it.
+fn missing_engines() -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    let firefox = std::env::var_os("FIREFOX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/firefox-esr"));
+    if !firefox.is_file() {
+        missing.push("firefox-esr");
+    }
+    if cmd::probe(Command::new("WebKitWebDriver").arg("--help")).is_none()
+        || find_minibrowser().is_none()
+    {
+        missing.push("webkit2gtk-driver");
+    }
+    if !Path::new("/usr/bin/Xvfb").is_file() {
+        missing.push("xvfb");
+    }
+    missing
+}
+
+/// Firefox ESR, WebKitGTK (WebKitWebDriver + MiniBrowser) and Xvfb for the e2e suite, installed
+/// with apt-get when missing, then checked to work: Firefox reports its version, the driver
+/// answers `--help`, MiniBrowser is there, and Xvfb starts a display. Returns MiniBrowser's path
+/// (its folder depends on the architecture; the e2e suite gets it as `WEBKIT_MINIBROWSER`).
+/// Chromium is [`ensure`]'s `browser`.
+pub fn ensure_engines() -> Result<PathBuf> {
+    let missing = missing_engines();
+    if missing.is_empty() {
+        eprintln!("firefox-esr + webkit2gtk-driver + xvfb: installed");
+    } else {
+        let install = format!(
+            "apt-get update && apt-get install -y {}",
+            ENGINE_PACKAGES.join(" ")
+        );
+        let is_root = cmd::probe(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
+        if !(is_root && Path::new("/usr/bin/apt-get").is_file()) {
+            bail!(
+                "the e2e suite runs in Firefox and WebKit too, and {} {} missing; install them \
+                 (Debian 12: `sudo sh -c '{install}'`)",
+                missing.join(", "),
+                if missing.len() == 1 { "is" } else { "are" }
+            );
+        }
+        eprintln!(
+            "{}: missing, installing with apt-get (about a minute)",
+            missing.join(", ")
+        );
+        cmd::run(
+            Command::new("apt-get")
+                .arg("update")
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+        .context("apt-get update")?;
+        // With their recommended packages (fonts, GStreamer bits): the setup ENGINES.md measured.
+        cmd::run(
+            Command::new("apt-get")
+                .args(["install", "-y"])
+                .args(ENGINE_PACKAGES)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+        .with_context(|| format!("installing {}", ENGINE_PACKAGES.join(", ")))?;
+        let still = missing_engines();
+        if !still.is_empty() {
+            bail!(
+                "apt-get installed {}, but {} still missing or not working",
+                ENGINE_PACKAGES.join(", "),
+                still.join(", ")
+            );
+        }
+    }
+    check_engines()
+}
+
+/// Checks that the installed engines run; returns MiniBrowser's path.
+fn check_engines() -> Result<PathBuf> {
+    let firefox = std::env::var_os("FIREFOX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/firefox-esr"));
+    let version = cmd::probe(Command::new(&firefox).arg("--version")).unwrap_or_default();
+    if !version.contains("Firefox") {
+        bail!(
+            "{} --version did not report a Firefox ({:?}); reinstall it: `apt-get install --reinstall firefox-esr`",
+            firefox.display(),
+            version.trim()
+        );
+    }
+    eprintln!("  {}", version.trim());
+    let minibrowser = find_minibrowser().context(
+        "WebKitGTK's MiniBrowser is missing (it comes with libwebkit2gtk-4.1-0, a dependency of \
+         webkit2gtk-driver); set WEBKIT_MINIBROWSER to it",
+    )?;
+    eprintln!("  WebKitGTK MiniBrowser: {}", minibrowser.display());
+    check_xvfb()?;
+    Ok(minibrowser)
+}
+
+/// Starts Xvfb on a free display and stops it: MiniBrowser has no headless mode, so WebKit runs
+/// on it (a broken Xvfb would otherwise show up as a WebKit session that never starts).
+fn check_xvfb() -> Result<()> {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let mut child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "640x480x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("starting Xvfb (apt-get install xvfb)")?;
+    let mut stdout = child.stdout.take().context("Xvfb's stdout")?;
+    // Xvfb prints the display number once it accepts clients; read it on a thread so the wait
+    // is bounded.
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let mut byte = [0u8; 1];
+        while stdout.read(&mut byte).is_ok_and(|n| n == 1) {
+            if byte[0] == b'\n' {
+                break;
+            }
+            out.push(char::from(byte[0]));
+        }
+        out
+    });
+    let started = Instant::now();
+    while !reader.is_finished() && started.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let status = child.wait();
+    let display = if reader.is_finished() {
+        reader.join().unwrap_or_default()
+    } else {
+        String::new()
+    };
+    if display.trim().parse::<u32>().is_err() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        bail!(
+            "Xvfb did not start a display within 15 s ({status:?}): {}",
+            err.lines().rev().take(5).collect::<Vec<_>>().join(" / ")
+        );
+    }
+    eprintln!("  Xvfb: started display :{} and stopped it", display.trim());
+    Ok(())
 }
 
 /// A path relative to the workspace root when it is inside it.

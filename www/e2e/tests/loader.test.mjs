@@ -1,16 +1,99 @@
-// The script-tag loader and the npm entry point's contract, in Chromium against the real proxy.
-import { test, before, after } from 'node:test';
+// The script-tag loader and the npm entry point's contract, in the engine SALEBEACON_ENGINE names,
+// against the real proxy behind the test server; and the page instrumentation the other tests
+// rely on, checked in that engine.
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, stopStack, waitFor, UUID_V4 } from '../harness.mjs';
+import { HOOK_MS, ENGINE, startStack, stopStack, land, waitFor, sleep, UUID_V4 } from '../harness.mjs';
+
+const QUIET_PAGE = '/e2e/quiet.html';
+const THANKS_PAGE = '/e2e/thanks.html';
 
 let stack;
 before(async () => {
-  stack = await startStack();
+  stack = await startStack({
+    sitePages: {
+      // A page under the demo's strict policy whose own code, on a click, raises each kind of
+      // problem the instrumentation must see, the way a shop's scripts would.
+      'e2e/probe.html':
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">' +
+        `<meta http-equiv="Content-Security-Policy" content="script-src 'self' 'wasm-unsafe-eval'">` +
+        '<title>instrumentation probe</title><link rel="icon" href="data:,">' +
+        '<script src="/e2e/probe.js"></script></head><body><button id="boom">problems</button></body></html>\n',
+      'e2e/probe.js': `document.addEventListener('DOMContentLoaded', function () {
+  document.getElementById('boom').addEventListener('click', function () {
+    console.error('probe: console.error', { n: 1 });
+    console.warn('probe: console.warn');
+    setTimeout(function () { throw new Error('probe: thrown'); }, 0);
+    Promise.reject(new Error('probe: rejected'));
+    var s = document.createElement('script');
+    s.textContent = 'window.__probeInline = true';
+    document.head.appendChild(s);
+    if (new URLSearchParams(location.search).get('second')) console.error('probe: second page');
+  });
 });
-after(() => stopStack(stack));
+`,
+      // The two-line embed of DESIGN.md and nothing else: no URL parameter the tracker reads, no
+      // command, no no-code sale. (The second script only keeps the stub, so the test can tell
+      // that the loader has run.)
+      [QUIET_PAGE.slice(1)]:
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>a quiet page</title>' +
+        '<link rel="icon" href="data:,">\n' +
+        '<script>window.salebeacon=window.salebeacon||function(){(salebeacon.q=salebeacon.q||[]).push(arguments)}</script>\n' +
+        '<script async src="/salebeacon/salebeacon.js" data-endpoint="/salebeacon"></script>\n' +
+        '<script>window.__stub = window.salebeacon</script>\n' +
+        '</head><body><p>A page of the shop: the embed, and nothing for it to do.</p></body></html>\n',
+      // A thank-you page of the script-tag form: the sale from the URL, its outcome on <html>.
+      [THANKS_PAGE.slice(1)]:
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>thank you</title>' +
+        '<link rel="icon" href="data:,">\n' +
+        '<script>window.salebeacon=window.salebeacon||function(){(salebeacon.q=salebeacon.q||[]).push(arguments)}</script>\n' +
+        '<script async src="/salebeacon/salebeacon.js" data-endpoint="/salebeacon"></script>\n' +
+        "<script>var q = new URLSearchParams(location.search); salebeacon('sale', { order_id: q.get('order_id'), total: 2500, currency: 'usd' }," +
+        " function (e, r) { document.documentElement.dataset.result = e ? 'error:' + e.code : r.status; });</script>\n" +
+        '</head><body><p>Thank you!</p></body></html>\n',
+    },
+  });
+}, { timeout: HOOK_MS });
+after(() => stopStack(stack), { timeout: HOOK_MS });
+afterEach(() => stack.closePages(), { timeout: HOOK_MS });
 
-test('the loader replays queued commands in order, fires ready, and reads the no-code JSON sale', async () => {
+test(`${ENGINE}: the page instrumentation sees console errors, uncaught errors, rejections and CSP violations, across pages`, async () => {
+  // Every "no console errors" / "no CSP violations" assertion in this suite reads what the script
+  // the test server injects recorded: it must see each kind of problem in this engine, or those
+  // assertions would pass for nothing.
   const page = await stack.newPage();
+  await page.goto(`${stack.site}/e2e/probe.html`);
+  await page.click('#boom');
+  await sleep(300);
+  assert.equal(await page.evaluate(() => window.__probeInline === true), false, 'the inline script was blocked');
+  // The next page view starts a new document; the harness keeps the first one's log.
+  await page.goto(`${stack.site}/e2e/probe.html?second=1`);
+  await page.click('#boom');
+  await sleep(300);
+  const errors = (await page.consoleErrors()).filter((e) => e.includes('probe'));
+  const once = ['probe: console.error {"n":1}', 'uncaught: probe: thrown', 'unhandled rejection: probe: rejected'];
+  assert.deepEqual(errors.sort(), [...once, ...once, 'probe: second page'].sort(), JSON.stringify(errors));
+  assert.equal((await page.consoleLines()).filter((l) => l === 'warn: probe: console.warn').length, 2);
+  assert.deepEqual(await page.unhandledRejections(), ['probe: rejected', 'probe: rejected']);
+  const csp = await page.cspViolations();
+  assert.equal(csp.length, 2, JSON.stringify(csp));
+  for (const v of csp) assert.match(v, /^script-src(-elem)? inline$/);
+  // The check after every test (stack.closePages) fails a test on each of these, unless the test
+  // said it expects them.
+  assert.deepEqual(
+    (await page.unexpectedProblems()).sort(),
+    [...errors, ...csp.map((v) => `csp: ${v}`)].sort(),
+  );
+  page.expectProblems(/^(uncaught: |unhandled rejection: )?probe: /, /^csp: script-src(-elem)? inline$/);
+  assert.deepEqual(await page.unexpectedProblems(), []);
+});
+
+test(`${ENGINE}: the loader replays queued commands in order, fires ready, and reads the no-code JSON sale`, async () => {
+  const page = await stack.newPage();
+  // Every refusal below is reported on the console, as it should be.
+  page.expectProblems(
+    /^salebeacon: (invalid sale|invalid command|dropped an invalid sale|the data-salebeacon-sale JSON is not valid)/,
+  );
   const stamp = Date.now();
   const a = `ORD-Q-A-${stamp}`;
   const b = `ORD-Q-B-${stamp}`;
@@ -54,7 +137,7 @@ test('the loader replays queued commands in order, fires ready, and reads the no
   assert.equal(sales.length, 3);
   for (const s of sales) assert.equal(s.campaign_affiliate_id, 'creator42');
   assert.equal(sales.find((s) => s.external_id === b).total, 2000);
-  assert.ok(page.consoleErrors.some((e) => e.includes('data-salebeacon-sale JSON is not valid')));
+  assert.ok((await page.consoleErrors()).some((e) => e.includes('data-salebeacon-sale JSON is not valid')));
   assert.deepEqual(await page.cspViolations(), []);
 
   // Refused commands, queued or direct, with or without a callback, never surface as unhandled
@@ -71,12 +154,13 @@ test('the loader replays queued commands in order, fires ready, and reads the no
     }
   });
   assert.deepEqual(caught, { name: 'SaleBeaconError', code: 'invalid_command', field: 'command' });
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   assert.deepEqual(await page.unhandledRejections(), []);
-  assert.ok(!page.consoleErrors.some((e) => e.includes('Uncaught')), page.consoleErrors.join('\n'));
+  const errors = await page.consoleErrors();
+  assert.ok(!errors.some((e) => /uncaught|unhandled/i.test(e)), errors.join('\n'));
 });
 
-test('trackSale of an object whose fields cannot be read rejects with invalid_sale, never hangs', async () => {
+test(`${ENGINE}: trackSale of an object whose fields cannot be read rejects with invalid_sale, never hangs`, async () => {
   const page = await stack.newPage();
   await page.goto(`${stack.site}/dev/blank.html?ref=creator42`);
   const r = await page.evaluate(async () => {
@@ -105,10 +189,11 @@ test('trackSale of an object whose fields cannot be read rejects with invalid_sa
   assert.ok(r[0].fields.includes('total'), JSON.stringify(r[0]));
   assert.ok(r[2].fields.includes('total'), JSON.stringify(r[2]));
   assert.deepEqual(await page.unhandledRejections(), []);
-  assert.ok(!page.consoleErrors.some((e) => e.startsWith('uncaught')), page.consoleErrors.join('\n'));
+  const errors = await page.consoleErrors();
+  assert.ok(!errors.some((e) => e.startsWith('uncaught')), errors.join('\n'));
 });
 
-test('npm entry: sync calls before load, not_initialized rejections, then the real API', async () => {
+test(`${ENGINE}: npm entry: sync calls before load, not_initialized rejections, then the real API`, async () => {
   const page = await stack.newPage();
   // A page without a tracker of its own: a clean slate for importing the package.
   await page.goto(`${stack.site}/dev/blank.html?ref=creator42`);
@@ -163,7 +248,7 @@ test('npm entry: sync calls before load, not_initialized rejections, then the re
   assert.equal(r.notError, false);
 });
 
-test('the site serves the embed files with the right types', async () => {
+test(`${ENGINE}: the site serves the embed files with the right types`, async () => {
   const types = {};
   for (const f of ['salebeacon.js', 'index.js', 'salebeacon_visit_bg.wasm', 'salebeacon_order_bg.wasm']) {
     const res = await fetch(`${stack.site}/salebeacon/${f}`);
@@ -178,19 +263,21 @@ test('the site serves the embed files with the right types', async () => {
   });
 });
 
-test('the embed loads content-hashed files cached for a year; only the loader revalidates', async () => {
+test(`${ENGINE}: the embed loads content-hashed files cached for a year; only the loader revalidates`, async () => {
   const page = await stack.newPage();
-  const seen = new Map();
-  page.on('response', (r) => {
-    const path = new URL(r.url()).pathname;
-    if (path.startsWith('/salebeacon/') && /\.(js|wasm)$/.test(path)) {
-      seen.set(path, r.headers()['cache-control']);
-    }
-  });
+  // What the browser fetched and the answers it got, from the test server's log (WebKit's driver
+  // reports no network events).
+  await stack.front.reset();
   await page.goto(`${stack.site}/?ref=creator42`);
   await waitFor(() => page.evaluate(() => !!(window.salebeacon && window.salebeacon.q && document.cookie.includes('sb_aff='))),
     { what: 'the tracker to start' });
-  await waitFor(() => [...seen.keys()].some((p) => p.endsWith('.wasm')), { what: 'the wasm to load' });
+  const files = async () =>
+    (await stack.front.requests()).filter((e) => {
+      const p = e.path.split('?')[0];
+      return e.method === 'GET' && p.startsWith('/salebeacon/') && /\.(js|wasm)$/.test(p);
+    });
+  await waitFor(async () => (await files()).some((e) => e.path.endsWith('.wasm') && e.status !== null), { what: 'the wasm to load' });
+  const seen = new Map((await files()).map((e) => [e.path.split('?')[0], e.cache_control]));
   const paths = [...seen.keys()].sort();
   assert.equal(seen.get('/salebeacon/salebeacon.js'), 'no-cache', JSON.stringify([...seen]));
   const hashed = paths.filter((p) => p !== '/salebeacon/salebeacon.js');
@@ -201,4 +288,118 @@ test('the embed loads content-hashed files cached for a year; only the loader re
   );
   for (const p of hashed) assert.equal(seen.get(p), 'public, max-age=31536000, immutable', p);
   await page.close();
+});
+
+/** What a page fetched of the embed (GET /salebeacon/..., JS and wasm), from the test server's log. */
+async function embedFiles() {
+  return (await stack.front.requests())
+    .filter((e) => e.method === 'GET' && /^\/salebeacon\/[^?]*\.(js|wasm)(\?|$)/.test(e.path))
+    .map((e) => e.path.split('?')[0]);
+}
+
+/**
+ * Opens the quiet page in `page` and waits until its loader has run and the page has settled.
+ * Returns what the page itself saw: the scripts and modules it loaded (the Resource Timing
+ * entries, which also list files taken from the browser's cache) and whether the tracker took
+ * over.
+ */
+async function quietView(page, query = '') {
+  await page.goto(`${stack.site}${QUIET_PAGE}${query}`);
+  await page.waitForFunction(() => document.readyState === 'complete' && window.salebeacon !== window.__stub, undefined, {
+    timeoutMs: 10000,
+  });
+  await sleep(700); // anything the loader would start has started by now
+  return page.evaluate(() => ({
+    resources: performance
+      .getEntriesByType('resource')
+      .map((e) => new URL(e.name).pathname)
+      .filter((p) => /\.(js|wasm)$/.test(p)),
+    tracker: window.salebeacon.loaded === true,
+  }));
+}
+
+const LOADER_ONLY = ['/salebeacon/salebeacon.js'];
+
+test(`${ENGINE}: a quiet page (the two-line embed, no parameter, nothing stored) fetches the loader only`, async () => {
+  const page = await stack.newPage();
+  await stack.front.reset();
+  const first = await quietView(page);
+  assert.deepEqual(await embedFiles(), LOADER_ONLY, 'the server served the loader and nothing else of the embed');
+  assert.deepEqual(first.resources.filter((p) => p.startsWith('/salebeacon/')), LOADER_ONLY, 'nor did the page take anything from its cache');
+  assert.equal(first.tracker, false, 'the tracker did not start');
+  assert.deepEqual(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('salebeacon:'))), [], 'nothing stored');
+
+  // A returning visitor (attribution and visitor id in cookies and storage, nothing waiting): a
+  // quiet page is still the loader alone.
+  await land(page, `${stack.site}/?ref=creator42`);
+  assert.equal(await page.evaluate(() => localStorage.getItem('salebeacon:outbox')), null);
+  await stack.front.reset();
+  const again = await quietView(page);
+  assert.deepEqual(await embedFiles(), LOADER_ONLY);
+  assert.deepEqual(again.resources.filter((p) => p.startsWith('/salebeacon/')), LOADER_ONLY);
+  assert.equal(again.tracker, false);
+
+  // The same page with a creator's parameter, for a new visitor, has work: the log and the page
+  // see the tracker and the visit module load (what the assertions above would have caught).
+  const fresh = await stack.newPage();
+  await stack.front.reset();
+  const working = await quietView(fresh, '?ref=creator42');
+  const hashed = (p) => p.replace(/\.[0-9a-f]{10}\./, '.<hash>.');
+  const expected = ['/salebeacon/index.<hash>.js', '/salebeacon/salebeacon.js', '/salebeacon/salebeacon_visit_bg.<hash>.wasm'];
+  assert.deepEqual([...new Set((await embedFiles()).map(hashed))].sort(), expected);
+  assert.deepEqual([...new Set(working.resources.filter((p) => p.startsWith('/salebeacon/')).map(hashed))].sort(), expected);
+  assert.equal(working.tracker, true);
+});
+
+test(`${ENGINE}: a sale left waiting in the outbox (proxy unreachable) goes out on the next view of a quiet page`, async () => {
+  const page = await stack.newPage();
+  const context = page.context;
+  await land(page, `${stack.site}/?ref=creator42`);
+  const orderId = `ORD-WAIT-${Date.now().toString(36)}`;
+  // The proxy's API is unreachable (the test server drops its connections; the embed's files
+  // still load): the thank-you page stores the sale and answers queued.
+  await stack.front.setOffline(true);
+  try {
+    await page.goto(`${stack.site}${THANKS_PAGE}?order_id=${orderId}`);
+    await page.waitForFunction(() => document.documentElement.dataset.result, undefined, { timeoutMs: 15000 });
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.result), 'queued');
+    const stored = await page.evaluate((id) => ({
+      marker: localStorage.getItem('salebeacon:outbox'),
+      entry: JSON.parse(localStorage.getItem(`salebeacon:o:${id}`)),
+    }), orderId);
+    assert.equal(stored.marker, '1', 'the marker says a sale waits');
+    assert.equal(stored.entry.body.order_id, orderId);
+    const dropped = await stack.front.salePosts(orderId);
+    assert.ok(dropped.length >= 1 && dropped.every((p) => p.status === 0), `every attempt failed: ${JSON.stringify(dropped)}`);
+    // The visitor leaves; the pagehide beacon (sent as the tab closes) is dropped too.
+    await page.close();
+    await sleep(1000);
+    const all = await stack.front.salePosts(orderId);
+    assert.ok(all.every((p) => p.status === 0), `nothing got through: ${JSON.stringify(all)}`);
+  } finally {
+    await stack.front.setOffline(false);
+  }
+  assert.equal(await stack.proxy.sale(orderId), null, 'the proxy never got it');
+
+  // Later, a quiet page of the same shop: the loader sees the marker and starts the tracker,
+  // which sends the waiting sale.
+  await stack.front.reset();
+  const next = await stack.newPage({ context });
+  const view = await quietView(next);
+  assert.equal(view.tracker, true, 'the tracker started for the waiting sale');
+  // (from the browser's cache: this visitor's earlier pages fetched it)
+  assert.ok(view.resources.some((p) => /^\/salebeacon\/index\.[0-9a-f]{10}\.js$/.test(p)), JSON.stringify(view.resources));
+  const sale = await stack.waitForSale(orderId);
+  assert.equal(sale.campaign_affiliate_id, 'creator42');
+  assert.equal((await stack.sandbox.sales()).filter((s) => s.external_id === orderId).length, 1);
+  const posts = await stack.front.salePosts(orderId);
+  assert.deepEqual(posts.map((p) => p.status), [202], 'one request, accepted');
+  await waitFor(() => next.evaluate(() => localStorage.getItem('salebeacon:outbox') === null), {
+    what: 'the marker to be cleared',
+  });
+  // Nothing waits any more: the next quiet page is the loader alone again.
+  await stack.front.reset();
+  const after = await quietView(next);
+  assert.deepEqual(await embedFiles(), LOADER_ONLY);
+  assert.equal(after.tracker, false);
 });

@@ -1,0 +1,50 @@
+//! The tests' control API under `/__test/`: read and clear the request log, switch offline.
+//!
+//! These routes are for the test process, not for pages: they are not recorded, and nothing
+//! under `/__test/` is ever forwarded or served from the site.
+//!
+//! - `GET /__test/requests`: the log as a JSON array (see [`crate::LogEntry`]), oldest first;
+//! - `POST /__test/reset`: clears it (`204`);
+//! - `PUT /__test/offline` with body `true` or `false`: the offline switch (`204`); `GET` reads it.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::TestServer;
+
+pub const REQUESTS: &str = "/__test/requests";
+pub const RESET: &str = "/__test/reset";
+pub const OFFLINE: &str = "/__test/offline";
+
+pub async fn requests(State(state): State<TestServer>) -> Response {
+    ([("cache-control", "no-store")], Json(state.log().entries())).into_response()
+}
+
+pub async fn reset(State(state): State<TestServer>) -> StatusCode {
+    state.log().clear();
+    StatusCode::NO_CONTENT
+}
+
+pub async fn get_offline(State(state): State<TestServer>) -> Json<bool> {
+    Json(state.offline())
+}
+
+pub async fn put_offline(State(state): State<TestServer>, body: Bytes) -> Response {
+    let offline = match body.trim_ascii() {
+        b"true" => true,
+        b"false" => false,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "PUT /__test/offline takes `true` or `false`",
+            )
+                .into_response()
+        }
+    };
+    state.set_offline(offline);
+    tracing::info!(offline, "offline switch");
+    StatusCode::NO_CONTENT.into_response()
+}
