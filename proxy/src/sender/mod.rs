@@ -22,6 +22,13 @@
 //!   update, the sender looks the sale up and marks the job sent (with a note) when Growi already
 //!   holds every value it asked for, as after a crash between Growi applying a cancellation and
 //!   the proxy recording it.
+//!
+//! Other parts of the proxy that must read from Growi (reconciliation) do not get a client of
+//! their own: a second requester on the key would break the pace. They hand a list query to the
+//! sender through [`Reads`], and the sender makes that request between two jobs, through the same
+//! [`Sender::request`] path as its own (leadership checked, start recorded, pace gate), at most one
+//! read per job, so a long reconciliation and a busy queue share the pace instead of starving each
+//! other. A `429` or a refused key on a read holds back every later request, as on a job.
 
 mod holds;
 pub mod pacer;
@@ -37,7 +44,7 @@ use pacer::Pacer;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::time::Instant;
 use upstream::{sale_in_answer, sale_in_list, Reply, Upstream};
 
@@ -48,6 +55,63 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How often a standing-by instance tries to become the sender.
 const LEADER_RETRY: Duration = Duration::from_secs(1);
 
+/// How many reads may wait for the sender at once.
+const READS_WAITING: usize = 4;
+
+/// A page of Growi's list that another part of the proxy asked for (see [`Reads`]).
+struct ListRead {
+    query: Vec<(String, String)>,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// The way to ask the sender for a `GET /affiliate_sales` at its pace: cheap to clone. The sender
+/// that [`Sender::serving`] these takes each read between two jobs.
+#[derive(Clone)]
+pub struct Reads {
+    tx: mpsc::Sender<ListRead>,
+    inbox: Arc<std::sync::Mutex<Option<mpsc::Receiver<ListRead>>>>,
+    /// The sender's wake-up (the outbox's), so an idle sender takes a read at once.
+    wake: Arc<Notify>,
+}
+
+/// The sender is gone: nothing will make the read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the sender is not running")]
+pub struct SenderGone;
+
+impl Reads {
+    /// A channel to the sender that waits on `wake` (the outbox's [`Outbox::changed`]).
+    pub fn new(wake: Arc<Notify>) -> Reads {
+        let (tx, rx) = mpsc::channel(READS_WAITING);
+        Reads {
+            tx,
+            inbox: Arc::new(std::sync::Mutex::new(Some(rx))),
+            wake,
+        }
+    }
+
+    /// Asks for one page of the list with `query`. The answer comes on the receiver once the
+    /// sender made the request at its pace; the receiver errs if the sender stops first (shutdown,
+    /// or another instance took the lead: the read then waits here, unmade, and is dropped
+    /// unsent when the asker gave up).
+    pub async fn list(
+        &self,
+        query: Vec<(String, String)>,
+    ) -> Result<oneshot::Receiver<Reply>, SenderGone> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(ListRead { query, reply })
+            .await
+            .map_err(|_| SenderGone)?;
+        self.wake.notify_one();
+        Ok(answer)
+    }
+
+    fn take_inbox(&self) -> Option<mpsc::Receiver<ListRead>> {
+        self.inbox.lock().ok().and_then(|mut inbox| inbox.take())
+    }
+}
+
 /// The sender task's state.
 pub struct Sender {
     outbox: Outbox,
@@ -57,6 +121,8 @@ pub struct Sender {
     config: Arc<ProxyConfig>,
     metrics: Arc<Metrics>,
     pacer: Pacer,
+    /// Reads asked through [`Reads`], if this sender serves them.
+    reads: Option<mpsc::Receiver<ListRead>>,
 }
 
 /// Why the sender stopped where it was (the job stays queued).
@@ -80,7 +146,14 @@ impl Sender {
             pacer: Pacer::new(config.pace),
             config,
             metrics,
+            reads: None,
         }
+    }
+
+    /// Makes the reads asked through `reads` too (one sender takes them).
+    pub fn serving(mut self, reads: &Reads) -> Self {
+        self.reads = reads.take_inbox();
+        self
     }
 
     /// Drains until `shutdown` turns true. A request in flight is finished and recorded first.
@@ -142,6 +215,14 @@ impl Sender {
         loop {
             if *shutdown.borrow() {
                 return true;
+            }
+            // At most one read per round, then the head job: each waits for the other's turn.
+            if let Some(read) = self.reads.as_mut().and_then(|r| r.try_recv().ok()) {
+                match self.serve_read(read, lead, shutdown).await {
+                    Ok(()) => {}
+                    Err(Stopping::Shutdown) => return true,
+                    Err(Stopping::LostLead) => return false,
+                }
             }
             let job = match self.outbox.next_job().await {
                 Ok(job) => job,
@@ -227,6 +308,38 @@ impl Sender {
         self.metrics.observe_upstream(took);
         self.pacer.finished(took);
         Ok(reply)
+    }
+
+    /// Makes a read asked through [`Reads`] (unless its asker gave up) and hands the answer back.
+    async fn serve_read(
+        &mut self,
+        read: ListRead,
+        lead: &Leadership,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Stopping> {
+        let ListRead { query, reply } = read;
+        if reply.is_closed() {
+            return Ok(());
+        }
+        let answer = self
+            .request(lead, shutdown, |u| async move { u.list(&query).await })
+            .await?;
+        match &answer {
+            Reply::RateLimited { wait, reason } => {
+                Metrics::inc(&self.metrics.upstream_429);
+                let wait = wait.unwrap_or(DEFAULT_429_WAIT);
+                self.pacer.block_for(Instant::now(), wait);
+                tracing::warn!(wait_ms = wait.as_millis() as u64, %reason, "Growi rate limited a reconciliation read; waiting before any next request");
+            }
+            Reply::KeyRefused { status, reason } => {
+                self.metrics.sender_paused.store(true, Relaxed);
+                self.pacer.block_for(Instant::now(), self.config.auth_pause);
+                tracing::error!(status, %reason, "GROWI REFUSED THE API KEY on a reconciliation read: check GROWI_API_KEY");
+            }
+            _ => {}
+        }
+        let _ = reply.send(answer);
+        Ok(())
     }
 
     async fn send_create(

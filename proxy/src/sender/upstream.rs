@@ -1,5 +1,5 @@
-//! Growi's API as the sender sees it: three calls (create, update, find a sale by `order_id`) and
-//! one typed answer, [`Reply`], that says what to do next.
+//! Growi's API as the sender sees it: four calls (create, update, find a sale by `order_id`, a
+//! page of the list for reconciliation) and one typed answer, [`Reply`], that says what to do next.
 //!
 //! Everything about reading an HTTP answer lives here, once: the status is classified with the
 //! core's retry policy, a `429`'s wait is read from the `Retry-After` header and the body's
@@ -126,6 +126,12 @@ impl Upstream {
             ("per_page", PER_PAGE),
         ];
         send(self.client.get(url).query(&query)).await
+    }
+
+    /// `GET /affiliate_sales?..`: one page of the list, with the query as given (reconciliation).
+    pub async fn list(&self, query: &[(String, String)]) -> Reply {
+        let url = format!("{}/affiliate_sales", self.base);
+        send(self.client.get(url).query(query)).await
     }
 }
 
