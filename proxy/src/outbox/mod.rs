@@ -474,6 +474,15 @@ impl Outbox {
         both!(self, o => o.close().await)
     }
 
+    /// The reconciliation record (the run under way or last run, and the last report), as JSON:
+    /// kept in `meta` so that every instance and the dashboard read the same.
+    pub async fn reconcile_record(&self) -> Result<Option<String>, OutboxError> {
+        both!(self, o => o.reconcile_record().await)
+    }
+    /// Replaces the reconciliation record.
+    pub async fn set_reconcile_record(&self, json: String) -> Result<(), OutboxError> {
+        both!(self, o => o.set_reconcile_record(json).await)
+    }
 }
 
 #[cfg(test)]

@@ -685,6 +685,28 @@ impl Outbox {
         }
         self.pool.close();
     }
+
+    /// The reconciliation record in `meta` (see [`super::Outbox::reconcile_record`]).
+    pub async fn reconcile_record(&self) -> Result<Option<String>, OutboxError> {
+        let c = self.pool.get().await?;
+        Ok(
+            c.query_opt("SELECT value FROM meta WHERE key = 'reconcile'", &[])
+                .await?
+                .map(|r| r.get(0)),
+        )
+    }
+
+    /// Replaces the reconciliation record in `meta`.
+    pub async fn set_reconcile_record(&self, json: String) -> Result<(), OutboxError> {
+        let c = self.pool.get().await?;
+        c.execute(
+            "INSERT INTO meta (key, value) VALUES ('reconcile', $1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&json],
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 /// This instance is the sender for a key; dropping it releases the lock (its connection ends).

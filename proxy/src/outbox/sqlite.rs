@@ -689,6 +689,30 @@ impl Outbox {
         // Dropping the file releases the lock: another proxy may open the outbox now.
         drop(self.lock.lock().ok().and_then(|mut g| g.take()));
     }
+
+    /// The reconciliation record in `meta` (see [`super::Outbox::reconcile_record`]).
+    pub async fn reconcile_record(&self) -> Result<Option<String>, OutboxError> {
+        self.call(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = 'reconcile'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+        .await
+    }
+
+    /// Replaces the reconciliation record in `meta`.
+    pub async fn set_reconcile_record(&self, json: String) -> Result<(), OutboxError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('reconcile', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [json],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
 }
 
 /// Brings the schema up to date, one migration per transaction.
