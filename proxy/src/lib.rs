@@ -17,6 +17,7 @@
 //!   admin API share.
 //! - [`outbox`]: the durable queue of jobs: `202` means committed.
 //! - [`sender`]: the single paced task per API key that drains the outbox into Growi.
+//! - [`reconcile`]: compares the outbox with Growi's list, read through the sender at its pace.
 //! - [`retention`]: deletes sent jobs past the retention period, a small batch at a time.
 //! - [`state`], [`clock`], [`metrics`], [`error`]: what handlers share, the one clock, counters for
 //!   Prometheus, and the one place errors become responses.
@@ -36,6 +37,7 @@ pub mod intake;
 pub mod metrics;
 pub mod openapi;
 pub mod outbox;
+pub mod reconcile;
 pub mod retention;
 pub mod sender;
 pub mod state;
@@ -60,6 +62,7 @@ pub fn app(state: AppState) -> Router {
     let base = state.config.base_path.clone();
     // Every API route, with its OpenAPI description (http/api.rs); then the files.
     http::api::router(&state, &base)
+        .merge(http::reconcile::routes(&base, state.clone()))
         .merge(http::files::routes(&state.config))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state)
@@ -168,7 +171,7 @@ pub async fn spawn(config: ProxyConfig) -> Result<RunningProxy, StartError> {
         state.config.clone(),
         state.metrics.clone(),
     );
-    let sender = tokio::spawn(sender.run(rx.clone()));
+    let sender = tokio::spawn(sender.serving(state.reconcile.reads()).run(rx.clone()));
     if state.config.retention_days > 0 {
         tokio::spawn(retention::run(
             outbox,

@@ -1,12 +1,16 @@
 //! The `salebeacon-proxy` binary: parse flags, set up logging, run the proxy until SIGINT/SIGTERM,
 //! then shut down gracefully (requests in flight finish, the outbox is flushed). Also
-//! `sign-token`, which mints an order token the way a merchant's backend must, to show the format.
+//! `sign-token`, which mints an order token the way a merchant's backend must, to show the format,
+//! and `reconcile`, which asks a running proxy to compare its outbox with Growi
+//! ([`reconcile_cli`]).
 //!
 //! Everything of substance lives in the library (`salebeacon_proxy`), so tests, the demo and the
 //! benchmark run exactly what this binary runs.
 
 // The no-panic rule, enforced: nothing a user, a config or the network controls may unwrap.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod reconcile_cli;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use salebeacon_proxy::config::{RunArgs, ENV_ORDER_TOKEN_SECRET};
@@ -58,6 +62,10 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl_secs: u64,
     },
+    /// Compare the outbox with Growi's sales, through a running proxy (it paces the requests):
+    /// prints the orders that differ. Exit 0: all agree; 1: something differs; 2: could not run.
+    /// The admin token comes from SALEBEACON_ADMIN_TOKEN.
+    Reconcile(reconcile_cli::Args),
 }
 
 fn init_logging(format: LogFormat) {
@@ -130,6 +138,7 @@ async fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Some(Command::Reconcile(args)) => reconcile_cli::main(args).await,
         Some(Command::Run) | None => {
             init_logging(cli.log_format);
             let config = match ProxyConfig::load(&cli.run, |k| std::env::var(k).ok()) {

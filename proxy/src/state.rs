@@ -6,6 +6,8 @@
 use crate::config::ProxyConfig;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
+use crate::reconcile::run::Reconciler;
+use crate::sender::Reads;
 use crate::trust::RateLimiter;
 use std::sync::Arc;
 
@@ -16,13 +18,17 @@ pub struct AppState {
     pub outbox: Outbox,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<RateLimiter>,
+    /// Reconciliation runs, whose reads the sender makes at its pace.
+    pub reconcile: Reconciler,
 }
 
 impl AppState {
     pub fn new(config: ProxyConfig, outbox: Outbox) -> Self {
         let limiter = Arc::new(RateLimiter::new(config.rate_limit));
+        let reconcile = Reconciler::new(Reads::new(outbox.changed()));
         AppState {
             config: Arc::new(config),
+            reconcile,
             outbox,
             metrics: Arc::new(Metrics::default()),
             limiter,

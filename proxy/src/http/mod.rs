@@ -7,6 +7,7 @@
 //! - [`pixel`]: `GET /pixel.gif`;
 //! - [`ops`]: `GET /healthz`, `GET /metrics`;
 //! - [`admin`]: the back office's API under `/admin` (bearer token or dashboard session);
+//! - [`reconcile`]: `/admin/reconcile`, starting a reconciliation and reading its report;
 //! - [`dashboard`], [`session`]: the merchant's dashboard at `/admin/` and its sign-in;
 //! - [`files`]: the tracker's files and (for the demo) a site;
 //! - [`body`], [`cookies`]: reading bodies and cookies, writing `Set-Cookie`.
@@ -20,4 +21,5 @@ pub mod dashboard;
 pub mod files;
 pub mod ops;
 pub mod pixel;
+pub mod reconcile;
 pub mod session;
