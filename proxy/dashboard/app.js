@@ -114,15 +114,17 @@ async function loadSummary() {
 }
 
 async function loadReconcile() {
-  const r = await call('GET', 'reconcile/last');
-  if (!r.ok || !r.data) {
+  // GET reconcile answers 200 with `last: null` before the first report (no 404 in the console).
+  const r = await call('GET', 'reconcile');
+  const d = r.ok && r.data ? r.data.last : null;
+  if (!d) {
     $('reconcile').hidden = true;
     return;
   }
-  const d = r.data;
   const n = Array.isArray(d.differences) ? d.differences.length : 0;
-  $('reconcile-text').textContent = `${when(d.finished_at || d.at)}: ${
-    n === 0 ? 'everything agrees with Growi' : `${n} difference${n === 1 ? '' : 's'}`}`;
+  const span = `${d.since} to ${d.until}`;
+  $('reconcile-text').textContent = `${when(d.finished_at)} (${span}): ${
+    n === 0 ? 'everything agrees with Growi' : `${n} order${n === 1 ? '' : 's'} differ: ${d.differences.slice(0, 5).map((x) => `${x.order_id} (${x.kind.replace(/_/g, ' ')})`).join(', ')}${n > 5 ? ', ...' : ''}`}`;
   $('reconcile').hidden = false;
 }
 

@@ -62,7 +62,6 @@ pub fn app(state: AppState) -> Router {
     let base = state.config.base_path.clone();
     // Every API route, with its OpenAPI description (http/api.rs); then the files.
     http::api::router(&state, &base)
-        .merge(http::reconcile::routes(&base, state.clone()))
         .merge(http::files::routes(&state.config))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state)

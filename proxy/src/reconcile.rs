@@ -216,7 +216,19 @@ pub fn expected_from_jobs(jobs: impl IntoIterator<Item = JobView>) -> BTreeMap<S
 }
 
 /// How an order differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// Sent (Growi acknowledged it), but Growi has no such sale now.
@@ -245,15 +257,17 @@ impl Kind {
 }
 
 /// One field that differs: the proxy's value and Growi's (`null` when a side has none).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldDiff {
     pub field: String,
+    #[schema(value_type = Value)]
     pub proxy: Value,
+    #[schema(value_type = Value)]
     pub growi: Value,
 }
 
 /// One order that differs, and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Difference {
     pub order_id: String,
     pub kind: Kind,
@@ -362,7 +376,7 @@ fn field(name: &str, proxy: Value, growi: Value) -> FieldDiff {
 }
 
 /// How many sales each side had, and what came of them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Counts {
     /// Sales in the window the proxy sent.
     pub sent_by_proxy: u64,
@@ -485,11 +499,13 @@ pub fn compare(
 }
 
 /// A finished reconciliation: what was compared, and every order that differs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Report {
     /// The run's id.
     pub id: String,
+    #[schema(value_type = String, format = Date)]
     pub since: Day,
+    #[schema(value_type = String, format = Date)]
     pub until: Day,
     pub started_at: String,
     pub finished_at: String,

@@ -8,7 +8,7 @@
 //! admin API, the sign-in rate limit on the dashboard's sign-in. The tracker's static files and the
 //! demo site (`files.rs`) are files, not API, and stay outside the document.
 
-use super::{admin, browser, dashboard, ops, pixel};
+use super::{admin, browser, dashboard, ops, pixel, reconcile};
 use crate::openapi::Security;
 use crate::state::AppState;
 use axum::http::{header, HeaderValue};
@@ -80,6 +80,7 @@ pub fn documented(state: &AppState, base: &str) -> (Router<AppState>, utoipa::op
         .routes(routes!(ops::metrics))
         .routes(routes!(openapi))
         .merge(admin::routes(state.clone()))
+        .merge(reconcile::routes(state.clone()))
         .merge(dashboard::routes(state.clone()))
         .split_for_parts();
     let server = if base.is_empty() { "/" } else { base };

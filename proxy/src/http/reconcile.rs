@@ -26,29 +26,40 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Seconds a standing-by instance asks the caller to wait before asking again.
 const STANDBY_RETRY_SECS: u64 = 2;
 
-/// The reconciliation routes, guarded like the rest of the admin API.
-pub fn routes(base: &str, state: AppState) -> Router<AppState> {
-    Router::new()
-        .route(&format!("{base}/admin/reconcile"), get(status).post(start))
-        .route(&format!("{base}/admin/reconcile/last"), get(last))
-        .layer(axum::middleware::from_fn_with_state(
+/// The reconciliation routes (relative to the base path), each with its OpenAPI description,
+/// guarded like the rest of the admin API.
+pub fn routes(state: AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status, start))
+        .routes(routes!(last))
+        .route_layer(axum::middleware::from_fn_with_state(
             state,
             super::admin::require_token,
         ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A run, as `POST` answers it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Started {
+    run: crate::reconcile::run::RunStatus,
+}
+
+/// The days to compare (UTC, both included); both optional: the last 30 days.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartBody {
+    /// `YYYY-MM-DD`.
     since: Option<String>,
+    /// `YYYY-MM-DD`.
     until: Option<String>,
 }
 
@@ -62,6 +73,24 @@ fn day(name: &str, value: Option<&str>) -> Result<Option<Day>, AppError> {
 }
 
 /// `POST {base}/admin/reconcile`.
+#[utoipa::path(
+    post,
+    path = "/admin/reconcile",
+    tag = "admin",
+    summary = "Start a reconciliation with Growi (read at the sender's pace)",
+    security(("admin_token" = []), ("dashboard_session" = [])),
+    request_body(content = StartBody, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Started; follow it with GET /admin/reconcile", body = Started),
+        (status = 400, description = "A bad date or body", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A run is under way on this instance", body = Object),
+        (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token / session", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A session's change without its CSRF token, or from another origin", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Admin API disabled, the outbox unavailable, or (POST) this instance stands by (Retry-After)", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -106,6 +135,19 @@ async fn start(
 }
 
 /// `GET {base}/admin/reconcile`.
+#[utoipa::path(
+    get,
+    path = "/admin/reconcile",
+    tag = "admin",
+    summary = "The run under way (or the last one) and the last finished report",
+    security(("admin_token" = []), ("dashboard_session" = [])),
+    responses(
+        (status = 200, description = "The record", body = crate::reconcile::run::Record),
+        (status = 401, description = "Missing or wrong admin token / session", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A session's change without its CSRF token, or from another origin", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Admin API disabled, the outbox unavailable, or (POST) this instance stands by (Retry-After)", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn status(State(state): State<AppState>) -> Result<Response, AppError> {
     let rec = record(&state)
         .await
@@ -114,6 +156,20 @@ async fn status(State(state): State<AppState>) -> Result<Response, AppError> {
 }
 
 /// `GET {base}/admin/reconcile/last`.
+#[utoipa::path(
+    get,
+    path = "/admin/reconcile/last",
+    tag = "admin",
+    summary = "The last finished reconciliation report",
+    security(("admin_token" = []), ("dashboard_session" = [])),
+    responses(
+        (status = 200, description = "The report", body = crate::reconcile::Report),
+        (status = 404, description = "None has finished yet", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token / session", body = crate::openapi::ErrorBody),
+        (status = 403, description = "A session's change without its CSRF token, or from another origin", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Admin API disabled, the outbox unavailable, or (POST) this instance stands by (Retry-After)", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn last(State(state): State<AppState>) -> Result<Response, AppError> {
     let rec = record(&state)
         .await

@@ -67,7 +67,7 @@ pub const DEFAULT_DAYS: i64 = 30;
 const CREATED_SLACK_MS: i64 = 2 * 86_400_000;
 
 /// A run's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     Running,
@@ -76,11 +76,13 @@ pub enum RunState {
 }
 
 /// A run as the admin API shows it, under way or ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunStatus {
     pub id: String,
     pub state: RunState,
+    #[schema(value_type = String, format = Date)]
     pub since: Day,
+    #[schema(value_type = String, format = Date)]
     pub until: Day,
     pub started_at: String,
     /// Refreshed after every page, and at least every [`HEARTBEAT`] while the run lives.
@@ -117,7 +119,7 @@ impl Record {
 }
 
 /// What `meta` keeps: the run under way (or the last one), and the last finished report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Record {
     pub run: Option<RunStatus>,
     pub last: Option<Report>,
