@@ -85,7 +85,7 @@ pub struct ProxyConfig {
     /// Growi's API base, without a trailing slash.
     pub upstream: String,
     /// The outbox: a SQLite file, or a PostgreSQL URL (several proxies sharing one queue).
-    pub db: crate::outbox::Database,
+    pub db: crate::database::Database,
     pub db_sync: DbSync,
     /// Minimum time between the starts of two upstream requests.
     pub pace: Duration,
@@ -141,7 +141,7 @@ impl ProxyConfig {
         ProxyConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             upstream: DEFAULT_UPSTREAM.to_owned(),
-            db: crate::outbox::Database::Sqlite(PathBuf::from("salebeacon-outbox.sqlite3")),
+            db: crate::database::Database::Sqlite(PathBuf::from("salebeacon-outbox.sqlite3")),
             db_sync: DbSync::Full,
             pace: Duration::from_millis(2000),
             upstream_timeout: Duration::from_secs(15),
@@ -585,9 +585,9 @@ enum DbPlace {
 
 /// A SQLite path, or a PostgreSQL URL the driver reads, without TLS (not supported yet) and with
 /// a password only when it came from the environment. Messages never repeat the URL.
-fn check_db(value: &str, place: DbPlace) -> Result<crate::outbox::Database, ConfigError> {
-    let db = crate::outbox::Database::parse(value);
-    let crate::outbox::Database::Postgres(url) = &db else {
+fn check_db(value: &str, place: DbPlace) -> Result<crate::database::Database, ConfigError> {
+    let db = crate::database::Database::parse(value);
+    let crate::database::Database::Postgres(url) = &db else {
         return Ok(db);
     };
     let config: tokio_postgres::Config = url.parse().map_err(|e| {
@@ -700,7 +700,7 @@ mod tests {
         };
         // From SALEBEACON_DB (clap puts it in `db`): fine, and never shown.
         let c = ProxyConfig::load(&args, env).unwrap();
-        assert!(matches!(&c.db, crate::outbox::Database::Postgres(u) if u == url));
+        assert!(matches!(&c.db, crate::database::Database::Postgres(u) if u == url));
         assert!(!format!("{c:?}").contains("s3cret-pw"));
         // On the command line: refused, without repeating it.
         let e = ProxyConfig::load(&args, env_with(Some("sk_live_abc"))).unwrap_err();

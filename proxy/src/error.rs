@@ -86,9 +86,9 @@ impl AppError {
     }
 }
 
-impl From<crate::intake::Refusal> for AppError {
-    fn from(r: crate::intake::Refusal) -> Self {
-        use crate::intake::Refusal;
+impl From<crate::verdict::Refusal> for AppError {
+    fn from(r: crate::verdict::Refusal) -> Self {
+        use crate::verdict::Refusal;
         match r {
             Refusal::Invalid(issues) | Refusal::Unattributed(issues) => {
                 AppError::invalid_sale(issues)

@@ -31,6 +31,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod database;
 pub mod error;
 pub mod http;
 pub mod intake;
@@ -42,6 +43,7 @@ pub mod retention;
 pub mod sender;
 pub mod state;
 pub mod trust;
+pub mod verdict;
 
 pub use clock::now_ms;
 pub use config::{ProxyConfig, Secret};

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::intake::{Refusal, Source};
+use crate::verdict::{Refusal, Source};
 
 /// Upper bounds of the upstream latency buckets, seconds.
 const BUCKETS: [f64; 11] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];

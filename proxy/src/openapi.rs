@@ -20,9 +20,8 @@ use std::borrow::Cow;
 use utoipa::openapi::schema::{
     AdditionalProperties, ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, Type,
 };
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{OpenApi, RefOr};
-use utoipa::{Modify, PartialSchema, ToSchema};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 /// The fields a browser may not send (the merchant's server-side decisions).
 pub const SERVER_ONLY: &[&str] = &["commission", "due_at", "status"];
@@ -238,31 +237,6 @@ pub struct IssueBody {
 pub struct IntakeStatus {
     #[schema(value_type = String, example = "queued")]
     pub status: Cow<'static, str>,
-}
-
-/// Security schemes: the admin token as a bearer, or the dashboard's session cookie.
-pub struct Security;
-
-impl Modify for Security {
-    fn modify(&self, openapi: &mut OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "admin_token",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("SALEBEACON_ADMIN_TOKEN"))
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "dashboard_session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::http::session::COOKIE,
-                "The dashboard's session (POST /admin/session); changes also need X-CSRF-Token",
-            ))),
-        );
-    }
 }
 
 /// A list of `T`.

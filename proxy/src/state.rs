@@ -34,4 +34,13 @@ impl AppState {
             limiter,
         }
     }
+
+    /// What a reconciliation run works with.
+    pub fn reconcile_parts(&self) -> crate::reconcile::run::Parts {
+        crate::reconcile::run::Parts {
+            outbox: self.outbox.clone(),
+            config: self.config.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
 }

@@ -39,6 +39,7 @@
 
 pub mod api;
 pub mod control;
+pub mod edit;
 pub mod error;
 pub mod faults;
 pub mod limits;
@@ -60,7 +61,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use api::{app, API_BASE};
-pub use control::{SaleEdit, SaleInsert};
+pub use edit::{SaleEdit, SaleInsert};
 pub use error::{ApiError, SandboxError};
 pub use faults::Faults;
 pub use money::CommissionRule;

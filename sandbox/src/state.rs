@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use axum::http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
-use crate::control::{SaleEdit, SaleInsert};
+use crate::edit::{SaleEdit, SaleInsert};
 use crate::error::{ApiError, SandboxError};
 use crate::faults::{FaultInjector, Faults};
 use crate::limits::{KeyId, RateLimiter};

@@ -9,12 +9,13 @@
 //! demo site (`files.rs`) are files, not API, and stay outside the document.
 
 use super::{admin, browser, dashboard, ops, pixel, reconcile};
-use crate::openapi::Security;
 use crate::state::AppState;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use std::sync::Arc;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -38,6 +39,31 @@ use utoipa_axum::routes;
     )
 )]
 struct ApiDoc;
+
+/// Security schemes: the admin token as a bearer, or the dashboard's session cookie.
+pub struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("SALEBEACON_ADMIN_TOKEN"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "dashboard_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                super::session::COOKIE,
+                "The dashboard's session (POST /admin/session); changes also need X-CSRF-Token",
+            ))),
+        );
+    }
+}
 
 /// The document as served, built once.
 #[derive(Clone)]

@@ -10,7 +10,7 @@
 //! request's own host or a parent of it ([`cookie_domain_for`]): a page can never make the proxy
 //! set a cookie for a foreign site. Without either, the cookies are host-only.
 
-use crate::intake::Cookies;
+use crate::verdict::Cookies;
 use axum::http::{header, HeaderMap, HeaderValue};
 use cookie::time::{Duration, OffsetDateTime};
 use cookie::{Cookie, SameSite};

@@ -105,7 +105,11 @@ async fn start(
     let since = day("since", body.since.as_deref())?;
     let until = day("until", body.until.as_deref())?;
     let window = Reconciler::window(since, until).map_err(AppError::BadRequest)?;
-    match state.reconcile.start(&state, window).await {
+    match state
+        .reconcile
+        .start(&state.reconcile_parts(), window)
+        .await
+    {
         Ok(run) => Ok((StatusCode::ACCEPTED, Json(json!({ "run": run }))).into_response()),
         Err(Refusal::Standby) => {
             let mut response = (
@@ -149,7 +153,7 @@ async fn start(
     )
 )]
 async fn status(State(state): State<AppState>) -> Result<Response, AppError> {
-    let rec = record(&state)
+    let rec = record(&state.reconcile_parts())
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
     Ok(Json(rec.judged(now_ms())).into_response())
@@ -171,7 +175,7 @@ async fn status(State(state): State<AppState>) -> Result<Response, AppError> {
     )
 )]
 async fn last(State(state): State<AppState>) -> Result<Response, AppError> {
-    let rec = record(&state)
+    let rec = record(&state.reconcile_parts())
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
     match rec.last {

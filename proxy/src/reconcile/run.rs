@@ -39,7 +39,6 @@ use crate::now_ms;
 use crate::outbox::{ListFilter, OutboxError};
 use crate::sender::upstream::{GrowiSale, Reply};
 use crate::sender::Reads;
-use crate::state::AppState;
 use salebeacon::time::format_utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -138,7 +137,16 @@ pub enum Refusal {
     Outbox(#[from] OutboxError),
 }
 
-/// Starts runs and keeps one at a time; lives in [`AppState`].
+/// What a run works with: the parts of the app's state it needs. Taken rather than the app's
+/// state itself, which holds the [`Reconciler`]: the state knows this module, not the reverse.
+#[derive(Clone)]
+pub struct Parts {
+    pub outbox: crate::outbox::Outbox,
+    pub config: Arc<crate::config::ProxyConfig>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// Starts runs and keeps one at a time; lives in the app's state.
 #[derive(Clone)]
 pub struct Reconciler {
     reads: Reads,
@@ -171,7 +179,7 @@ impl Reconciler {
     }
 
     /// Starts a run over `window` in the background; its status as first recorded.
-    pub async fn start(&self, state: &AppState, window: Window) -> Result<RunStatus, Refusal> {
+    pub async fn start(&self, state: &Parts, window: Window) -> Result<RunStatus, Refusal> {
         if !state.metrics.sender_active.load(Relaxed) {
             return Err(Refusal::Standby);
         }
@@ -231,7 +239,7 @@ impl Drop for ClearOnDrop {
 }
 
 /// The record as `meta` holds it (empty when there is none or it cannot be read).
-pub async fn record(state: &AppState) -> Result<Record, OutboxError> {
+pub async fn record(state: &Parts) -> Result<Record, OutboxError> {
     let text = state.outbox.reconcile_record().await?;
     Ok(text
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -240,7 +248,7 @@ pub async fn record(state: &AppState) -> Result<Record, OutboxError> {
 
 /// Writes `run` into the record, and `report` as the last report when given.
 async fn save_run(
-    state: &AppState,
+    state: &Parts,
     run: &RunStatus,
     report: Option<Report>,
 ) -> Result<(), OutboxError> {
@@ -256,7 +264,7 @@ async fn save_run(
 
 /// One run.
 struct Task {
-    state: AppState,
+    state: Parts,
     reads: Reads,
     status: RunStatus,
     window: Window,
