@@ -673,6 +673,7 @@ impl Harness {
         }
         // What the rules say about the sale, when nothing else can refuse it.
         let clean = passes_the_guard(headers)
+            && body.len() <= limit
             && headers.cookie.is_none()
             && !c.strict
             && matches!(payload, Payload::Sale { .. });
@@ -686,7 +687,10 @@ impl Harness {
                 Err(_) => ensure!(a.status == 422, "an invalid sale answered {}", a.text()),
             }
         }
-        if let (true, Some((_, plan))) = (c.strict && passes_the_guard(headers), &token) {
+        if let (true, Some((_, plan))) = (
+            c.strict && passes_the_guard(headers) && body.len() <= limit,
+            &token,
+        ) {
             // Valid as it stands: cookies only fill in what a sale leaves out, so they cannot
             // make it invalid.
             let valid = serde_json::from_slice::<SaleInput>(&body)
