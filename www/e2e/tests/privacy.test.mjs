@@ -5,10 +5,19 @@
 // consent of its own: it can only carry what the tracker stored, so a pixel after a blocked visit
 // arrives without attribution and records nothing), in the engine SALEBEACON_ENGINE names.
 //
+// Forgetting: consent withdrawn at run time, or a visit that starts denied (or with GPC) after an
+// earlier visit stored something, removes everything salebeacon kept in the browser: its own
+// cookies and storage (waiting sales and the ledger too) and the proxy's HttpOnly copies, which
+// only the proxy can expire (`DELETE {endpoint}/touch`, the one request allowed then, carrying no
+// sale). Those tests run on shop.test, where the cookies are domain cookies (`Domain=shop.test`),
+// as on a real shop with a checkout subdomain. And a pixel request with `Sec-GPC: 1` has its
+// tracking cookies ignored by the proxy.
+//
 // What the browser sent is read from the test server's log (every request of the test, its
 // cookies included); what it kept, from the context's cookies (HttpOnly ones too) and the page's
 // localStorage. Each test first checks that the tracker did run (it answered), so "nothing
-// happened" is never the outcome of a page whose tracker failed to start.
+// happened" is never the outcome of a page whose tracker failed to start; a forgetting test first
+// checks that there was something to forget.
 //
 // GPC: none of the three engines here turns it on by itself (Firefox only in private windows or
 // by a pref, Chromium and WebKit not at all), so the GPC pages define
@@ -17,7 +26,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { HOOK_MS, ENGINE, startStack, stopStack, sleep, UUID_V4 } from '../harness.mjs';
+import { HOOK_MS, ENGINE, startStack, stopStack, sleep, waitFor, UUID_V4 } from '../harness.mjs';
 
 const STUB = '<script>window.salebeacon=window.salebeacon||function(){(salebeacon.q=salebeacon.q||[]).push(arguments)}</script>\n';
 /** The page reports on <html>: `data-result` (a sale's status) or `data-seen` (what `ready` saw). */
@@ -56,6 +65,7 @@ before(async () => {
       'e2e/gpc.js':
         '// A browser with Global Privacy Control on.\n' +
         "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: function () { return true; }, configurable: true });\n",
+      'e2e/granted.html': embedPage('consent granted (the default)'),
       'e2e/denied.html': embedPage('consent denied', { attrs: ' data-consent="denied"' }),
       'e2e/gpc.html': embedPage('GPC on', { gpc: true }),
       'e2e/gpc-ignored.html': embedPage('GPC on, respectGpc false', { gpc: true, attrs: ' data-respect-gpc="false"' }),
@@ -197,9 +207,135 @@ for (const [how, file, options] of [
   });
 }
 
-test(`${ENGINE}: npm, consent withdrawn at run time: the tracker's cookies and storage go, later sales are blocked`, async (t) => {
+/** The shop under a real-looking host name: the tracker's cookies are `Domain=shop.test` there. */
+const shop = () => stack.siteFor('shop.test');
+
+/** The salebeacon cookies the context holds for `origin`, HttpOnly ones marked, sorted. */
+async function ourCookies(context, origin = shop()) {
+  return (await context.cookies(origin))
+    .filter((c) => c.name.startsWith('sb_'))
+    .map((c) => `${c.name}${c.httpOnly ? ' (HttpOnly)' : ''}`)
+    .sort();
+}
+
+const ALL_FOUR = ['sb_aff', 'sb_aff_h (HttpOnly)', 'sb_vid', 'sb_vid_h (HttpOnly)'];
+
+/** Waits until a capture's cookies are all there: the tracker's and the proxy's HttpOnly copies. */
+async function waitForAllFour(context) {
+  let last;
+  await waitFor(async () => JSON.stringify((last = await ourCookies(context))) === JSON.stringify(ALL_FOUR), {
+    what: 'the four salebeacon cookies',
+  }).catch((e) => {
+    throw new Error(`${e.message}; held: ${JSON.stringify(last)}`);
+  });
+}
+
+/** The page's salebeacon localStorage keys, sorted. */
+const ourKeys = (page) => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('salebeacon:')).sort());
+
+/**
+ * Since the log's last reset: the one request salebeacon made is `DELETE /salebeacon/touch` with
+ * the tracker's cookie domain (answered 204, no body, so no sale); nothing else went to the
+ * proxy's browser routes. And the context holds no salebeacon cookie at all (HttpOnly included)
+ * on shop.test or its checkout subdomain, the page no salebeacon storage.
+ */
+async function assertForgotten(page) {
+  await sleep(1500); // anything late (a retry, a beacon) has had its chance
+  const api = (await stack.front.requests()).filter((e) => /^\/salebeacon\/(sales|touch|pixel)/.test(e.path));
+  assert.deepEqual(
+    api.map((e) => `${e.method} ${e.path} ${e.status} body=${JSON.stringify(e.body ?? null)}`),
+    ['DELETE /salebeacon/touch?domain=shop.test 204 body=null'],
+    'the DELETE /touch and nothing else',
+  );
+  assert.deepEqual(await ourCookies(page.context), [], 'no salebeacon cookie on shop.test, HttpOnly included');
+  assert.deepEqual(await ourCookies(page.context, stack.siteFor('checkout.shop.test')), [], 'nor on checkout.shop.test');
+  assert.deepEqual(await ourKeys(page), [], 'no salebeacon storage');
+}
+
+/**
+ * A pixel on the thank-you page after the denial: it arrives without any salebeacon cookie, and
+ * the proxy records nothing (no attribution to credit).
+ */
+async function assertLaterPixelUnattributed(page) {
+  await stack.front.reset();
+  const orderId = newOrder('AFTER');
+  await page.goto(`${shop()}/e2e/pixel.html?order_id=${orderId}`);
+  await page.waitForFunction(() => document.documentElement.dataset.pixel, undefined, { timeoutMs: 15000 });
+  await assertBarePixel(orderId);
+  await sleep(500);
+  assert.equal(await stack.proxy.sale(orderId), null, 'the proxy recorded nothing for the pixel');
+}
+
+/**
+ * An earlier visit on shop.test with consent granted leaves what a visit leaves: the four cookies,
+ * the storage mirrors, a delivered order in the ledger and a sale still waiting (the proxy was
+ * unreachable when the thank-you page sent it, and the tab was closed). Returns the context and
+ * the waiting order's id.
+ */
+async function earlierGrantedVisit() {
   const page = await stack.newPage();
-  await page.goto(`${stack.site}/e2e/bare.html?ref=creator42`);
+  const context = page.context;
+  const seen = await embedViewAt(page, shop(), 'granted.html', '?ref=creator42');
+  assert.equal(seen.aff.campaign_affiliate_id, 'creator42');
+  assert.match(seen.vid, UUID_V4);
+  await waitForAllFour(context);
+  const delivered = newOrder('DELIVERED');
+  assert.equal(await embedViewAt(page, shop(), 'granted.html', `?order_id=${delivered}`), 'sent');
+  const waiting = newOrder('WAITING');
+  await stack.front.setOffline(true);
+  try {
+    assert.equal(await embedViewAt(page, shop(), 'granted.html', `?order_id=${waiting}`), 'queued');
+    const keys = await ourKeys(page);
+    for (const k of ['salebeacon:aff', 'salebeacon:vid', 'salebeacon:outbox', `salebeacon:o:${waiting}`, `salebeacon:d:${delivered}`]) {
+      assert.ok(keys.includes(k), `${k} in ${JSON.stringify(keys)}`);
+    }
+    await page.close(); // the pagehide beacon is dropped too
+    await sleep(1000);
+  } finally {
+    await stack.front.setOffline(false);
+  }
+  assert.ok((await stack.front.salePosts(waiting)).every((p) => p.status === 0), 'the waiting sale never got through');
+  return { context, waiting };
+}
+
+/** Like embedView, on another origin of the shop. */
+async function embedViewAt(page, origin, file, query) {
+  await page.goto(`${origin}/e2e/${file}${query}`);
+  const key = query.includes('order_id=') ? 'result' : 'seen';
+  const v = await page.waitForFunction((k) => document.documentElement.dataset[k], key, { timeoutMs: 15000 });
+  return key === 'seen' ? JSON.parse(v) : v;
+}
+
+for (const [how, start] of [
+  ['script tag, consent denied (data-consent="denied")', (page) => embedViewAt(page, shop(), 'denied.html', '')],
+  ['script tag, Global Privacy Control on', (page) => embedViewAt(page, shop(), 'gpc.html', '')],
+  [
+    'npm, consent denied (init({ consent: "denied" }))',
+    async (page) => {
+      await page.goto(`${shop()}/e2e/bare.html`);
+      return page.evaluate(async () => {
+        const m = await import('/salebeacon/index.js');
+        await m.init({ consent: 'denied' });
+        return { aff: m.attribution(), vid: m.visitorId() };
+      });
+    },
+  ],
+]) {
+  test(`${ENGINE}: ${how}, after an earlier granted visit: everything it left is gone (HttpOnly cookies, waiting sale, ledger), only DELETE /touch sent`, async () => {
+    const { context, waiting } = await earlierGrantedVisit();
+    await stack.front.reset();
+    const page = await stack.newPage({ context });
+    assert.deepEqual(await start(page), { aff: null, vid: null }, 'the tracker ran and sees nothing');
+    await assertForgotten(page);
+    assert.equal(await stack.proxy.sale(waiting), null, 'the waiting sale never reached the proxy');
+    assert.deepEqual((await stack.sandbox.sales()).filter((s) => s.external_id === waiting), []);
+    await assertLaterPixelUnattributed(page);
+  });
+}
+
+test(`${ENGINE}: npm, consent withdrawn at run time: every salebeacon cookie goes (HttpOnly included), only DELETE /touch is sent, later sales and pixels record nothing`, async () => {
+  const page = await stack.newPage();
+  await page.goto(`${shop()}/e2e/bare.html?ref=creator42`);
   const before = await page.evaluate(async () => {
     const m = await import('/salebeacon/index.js');
     window.__sb = m;
@@ -208,30 +344,43 @@ test(`${ENGINE}: npm, consent withdrawn at run time: the tracker's cookies and s
   });
   assert.equal(before.tag, 'creator42');
   assert.match(before.vid, UUID_V4);
-  const scriptCookies = async () =>
-    (await page.context.cookies(stack.site)).filter((c) => c.name.startsWith('sb_') && !c.httpOnly).map((c) => c.name).sort();
-  assert.deepEqual(await scriptCookies(), ['sb_aff', 'sb_vid']);
+  await waitForAllFour(page.context);
 
-  await page.evaluate(() => window.__sb.consent('denied'));
   await stack.front.reset();
   const orderId = newOrder('WITHDRAWN');
   const after = await page.evaluate(async (orderId) => {
     const m = window.__sb;
+    await m.consent('denied');
     const out = { aff: m.attribution(), vid: m.visitorId() };
     out.sale = (await m.trackSale({ order_id: orderId, total: 2500, currency: 'usd' })).status;
-    out.keys = Object.keys(localStorage).filter((k) => k.startsWith('salebeacon:'));
     return out;
   }, orderId);
-  assert.deepEqual(after, { aff: null, vid: null, sale: 'blocked', keys: [] });
-  assert.deepEqual(await scriptCookies(), [], "the tracker's own cookies are gone");
-  await sleep(1500);
-  assert.deepEqual(
-    (await stack.front.requests()).filter((e) => /^\/salebeacon\/(sales|touch)/.test(e.path)).map((e) => `${e.method} ${e.path}`),
-    [],
-    'nothing sent after the withdrawal',
-  );
+  assert.deepEqual(after, { aff: null, vid: null, sale: 'blocked' });
+  await assertForgotten(page);
   assert.equal(await stack.proxy.sale(orderId), null);
-  // The proxy's HttpOnly copies (set by /touch at capture) are out of the script's reach.
-  const httpOnly = (await page.context.cookies(stack.site)).filter((c) => c.httpOnly && c.name.startsWith('sb_')).map((c) => c.name);
-  t.diagnostic(`after consent('denied'): HttpOnly cookies still held: ${JSON.stringify(httpOnly.sort())}`);
+  await assertLaterPixelUnattributed(page);
+});
+
+test(`${ENGINE}: a pixel with Sec-GPC: 1 has the browser's salebeacon cookies ignored (the same request without it is attributed)`, async () => {
+  // The browsers here do not send Sec-GPC themselves (see the top of this file), so the pixel
+  // requests come from the test with the cookies a granted visit left in this engine.
+  const page = await stack.newPage();
+  const seen = await embedViewAt(page, shop(), 'granted.html', '?ref=creator42');
+  assert.equal(seen.aff.campaign_affiliate_id, 'creator42');
+  await waitForAllFour(page.context);
+  const cookie = (await page.context.cookies(shop()))
+    .filter((c) => c.name.startsWith('sb_'))
+    .map((c) => `${c.name}=${c.value}`)
+    .join('; ');
+  const pixel = async (orderId, headers) => {
+    const r = await fetch(`${stack.site}/salebeacon/pixel.gif?order_id=${orderId}&total=2500&currency=usd`, { headers: { cookie, ...headers } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'image/gif');
+  };
+  const withGpc = newOrder('SEC-GPC');
+  await pixel(withGpc, { 'sec-gpc': '1' });
+  const control = newOrder('NO-GPC');
+  await pixel(control, {});
+  assert.equal((await stack.waitForSale(control)).campaign_affiliate_id, 'creator42', 'the control pixel is attributed from the cookies');
+  assert.equal(await stack.proxy.sale(withGpc), null, 'nothing recorded for the Sec-GPC pixel');
 });
