@@ -43,6 +43,13 @@ export interface InitOptions {
   respectGpc?: boolean;
   /** Default false: remove the captured parameters from the address bar. */
   cleanUrl?: boolean;
+  /**
+   * Purchase events to record as sales with no code of yours: `['ga4']` reads the GA4
+   * `purchase` events the shop sends (`dataLayer.push({ event: 'purchase', ecommerce })` or
+   * `gtag('event', 'purchase', params)`): `transaction_id` is the order id, `value` the total.
+   * The script tag's form is `data-capture="ga4"`. Default none.
+   */
+  capture?: Array<'ga4'>;
 }
 
 export type ConsentState = "granted" | "pending" | "denied";

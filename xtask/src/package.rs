@@ -9,7 +9,8 @@
 //!    `wasm-opt -Oz --converge` (skipped with `--dev`);
 //! 3. bundle and minify with esbuild: the tracker with both glues into `index.js` (the npm entry,
 //!    ESM, loading its modules with `new URL(<the .wasm>, import.meta.url)` where bundlers see
-//!    it), and the loader into `salebeacon.js` (an IIFE for the script tag);
+//!    it), GA4 capture into `ga4.js` (imported by the tracker only where a page asks for it), and
+//!    the loader into `salebeacon.js` (an IIFE for the script tag);
 //! 4. write content-hashed copies of everything but the loader and point the loader at them;
 //! 5. copy the hand-kept package files (`package.json`, `index.d.ts`, README, LICENSE) and print
 //!    the size table, per kind of page.
@@ -179,9 +180,18 @@ pub fn build_with(opts: Options, found: &tools::Tools) -> Result<PathBuf> {
         cmd::command(esbuild)
             .arg(stage.join("tracker.js"))
             .args(["--bundle", "--format=esm", "--target=es2020", minify])
+            // GA4 capture is a file of its own, imported only by pages that ask for it.
+            .arg(format!("--external:./{GA4}"))
             .arg(format!("--outfile={}", pkg.join("index.js").display())),
     )
     .context("bundling the tracker (esbuild)")?;
+    cmd::run(
+        cmd::command(esbuild)
+            .arg(stage.join(GA4))
+            .args(["--bundle", "--format=esm", "--target=es2020", minify])
+            .arg(format!("--outfile={}", pkg.join(GA4).display())),
+    )
+    .context("bundling GA4 capture (esbuild)")?;
 
     cmd::header("content-hashed embed files");
     let hashed = hash_embed(&pkg)?;
@@ -232,6 +242,8 @@ pub fn build_with(opts: Options, found: &tools::Tools) -> Result<PathBuf> {
 
 /// The script-tag loader: the one embed file with a stable name (served `no-cache`).
 pub const LOADER: &str = "salebeacon.js";
+/// GA4 capture (`capture: ['ga4']`): the tracker imports it only on pages that ask for it.
+pub const GA4: &str = "ga4.js";
 
 /// 40 bits of FNV-1a as 10 hex digits: a cache key for a file's content (not a security hash).
 pub fn content_hash(bytes: &[u8]) -> String {
@@ -289,6 +301,14 @@ pub fn hash_embed(pkg: &Path) -> Result<Hashed> {
         )?;
         names.push(hashed);
     }
+    let ga4 = read(GA4)?;
+    let ga4_hashed = write(format!("ga4.{}.js", content_hash(&ga4)), &ga4)?;
+    index = replace_once(
+        &index,
+        &format!("./{GA4}"),
+        &format!("./{ga4_hashed}"),
+        "index.js",
+    )?;
     let index_hashed = write(
         format!("index.{}.js", content_hash(index.as_bytes())),
         index.as_bytes(),
@@ -341,9 +361,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("salebeacon_visit_bg.wasm"), b"\0asm v").unwrap();
         std::fs::write(dir.join("salebeacon_order_bg.wasm"), b"\0asm o").unwrap();
+        std::fs::write(dir.join("ga4.js"), "export function watch() {}").unwrap();
         std::fs::write(
             dir.join("index.js"),
-            "new URL('./salebeacon_visit_bg.wasm', import.meta.url); new URL('./salebeacon_order_bg.wasm', import.meta.url);",
+            "new URL('./salebeacon_visit_bg.wasm', import.meta.url); new URL('./salebeacon_order_bg.wasm', import.meta.url); import('./ga4.js');",
         )
         .unwrap();
         let h = hash_embed(&dir).unwrap();
@@ -354,6 +375,13 @@ mod tests {
             "{index}"
         );
         assert!(!index.contains("'./salebeacon_order_bg.wasm'"));
+        // GA4 capture too: the hashed tracker imports the hashed copy.
+        let ga4 = h
+            .written
+            .iter()
+            .find(|n| n.starts_with("ga4.") && *n != "ga4.js")
+            .unwrap();
+        assert!(index.contains(&format!("import('./{ga4}')")), "{index}");
         for name in &h.written {
             assert!(dir.join(name).is_file(), "{name}");
         }

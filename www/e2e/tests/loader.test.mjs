@@ -212,7 +212,7 @@ test(`${ENGINE}: npm entry: sync calls before load, not_initialized rejections, 
     }
     out.loadedButNotInit = m.visitorId();
     try {
-      await m.init({ windowDays: 0, endpont: '/x' });
+      await m.init({ windowDays: 0, endpont: '/x', capture: ['ua'] });
     } catch (e) {
       out.config = { code: e.code, fields: e.issues.map((i) => i.field).sort() };
     }
@@ -238,7 +238,7 @@ test(`${ENGINE}: npm entry: sync calls before load, not_initialized rejections, 
   assert.deepEqual(r.sync, { guard: true, name: 'SaleBeaconError', code: 'not_initialized', field: 'init' });
   assert.deepEqual(r.early, { guard: true, code: 'not_initialized' });
   assert.equal(r.loadedButNotInit, null);
-  assert.deepEqual(r.config, { code: 'invalid_config', fields: ['endpont', 'windowDays'] });
+  assert.deepEqual(r.config, { code: 'invalid_config', fields: ['capture', 'endpont', 'windowDays'] });
   assert.match(r.visitor, UUID_V4);
   assert.equal(r.tag, 'creator42');
   assert.deepEqual(r.minor, [1999, 1500, 1234]);

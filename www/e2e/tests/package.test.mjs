@@ -38,7 +38,7 @@ import {
 
 const options: InitOptions = {
   endpoint: '/salebeacon', params: ['ref', 'aff'], model: 'first_click', windowDays: 30,
-  cookieDomain: 'auto', consent: 'pending', respectGpc: true, cleanUrl: true,
+  cookieDomain: 'auto', consent: 'pending', respectGpc: true, cleanUrl: true, capture: ['ga4'],
 };
 await init(options);
 await init();

@@ -26,7 +26,7 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
   o.endpoint = a.endpoint || (dir.origin == location.origin ? dir.pathname : dir.href).replace(/\/$/, '');
   if (a.params) o.params = a.params.split(',').map((p) => p.trim()).filter(String);
   if (a.windowDays) o.windowDays = +a.windowDays;
-  for (const k of ['model', 'cookieDomain', 'consent']) if (a[k]) o[k] = a[k];
+  for (const k of ['model', 'cookieDomain', 'consent', 'capture']) if (a[k]) o[k] = a[k];
   for (const k of ['respectGpc', 'cleanUrl']) if (a[k] != null) o[k] = a[k] != 'false' && a[k] != '0';
   const noCode = () => d.querySelector(`script[type="application/json"][data-${N}-sale]`);
   let boot;
@@ -36,7 +36,7 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
     if (boot) return boot;
     const url = (f) => new URL(f, dir).href;
     const hints = { need };
-    for (const m of need) hints[m] = fetch(url(m == 'visit' ? __VISIT__ : __ORDER__));
+    for (const m of need) hints[m] = hints[m] || fetch(url(m == 'visit' ? __VISIT__ : __ORDER__));
     return (boot = import(url(__RUNTIME__)).then(
       (m) => m._boot(m, stub, o, hints),
       (e) => console.error(`${N}: could not load the tracker`, e),
@@ -50,6 +50,18 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
   const need = [];
   if (GROWI_PARAMS.concat(params).some((p) => search.has(p)) || q.some((c) => c[0] == 'ready')) need.push('visit');
   if (q.some((c) => c[0] == 'sale') || noCode()) need.push('order');
+  // GA4 capture (data-capture="ga4"; ga4.js in the tracker reads the events): a purchase in the
+  // dataLayer is work, whether pushed before this ran or later. (`[1]`: gtag's arguments.)
+  const dl = a.capture && (w.dataLayer = w.dataLayer || []);
+  if (dl) {
+    const bought = (x) => [].some.call(x, (e) => e && (e.event || e[1]) == 'purchase');
+    const push = dl.push;
+    dl.push = function () {
+      bought(arguments) && start(['visit', 'order']);
+      return push.apply(this, arguments);
+    };
+    bought(dl) && need.push('visit', 'order');
+  }
   let waiting;
   try {
     waiting = localStorage.getItem(PREFIX + OUTBOX_KEY);

@@ -5,7 +5,9 @@
 import { DEFAULT_PARAMS, MIN_WINDOW_DAYS, MAX_WINDOW_DAYS, DEFAULT_WINDOW_DAYS, MODELS, CONSENTS } from './contract.js';
 import { fail } from './errors.js';
 
-const NAMES = ['endpoint', 'params', 'model', 'windowDays', 'cookieDomain', 'consent', 'respectGpc', 'cleanUrl'];
+const NAMES = ['endpoint', 'params', 'model', 'windowDays', 'cookieDomain', 'consent', 'respectGpc', 'cleanUrl', 'capture'];
+/** What `capture` can name: the purchase events the tracker may read (ga4.js). */
+const CAPTURES = ['ga4'];
 
 const kind = (v) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : `a ${typeof v}`);
 
@@ -22,6 +24,7 @@ export function parseOptions(o) {
     consent: CONSENTS[0],
     respectGpc: true,
     cleanUrl: false,
+    capture: [],
   };
   if (o == null) return r;
   if (typeof o !== 'object' || Array.isArray(o)) {
@@ -67,6 +70,12 @@ export function parseOptions(o) {
       if (typeof x === 'boolean') r[k] = x;
       else bad(k, `must be true or false, not ${kind(x)}`);
     }
+  }
+  if ((x = v('capture')) !== undefined) {
+    // A string names one (the loader tag's data-capture="ga4").
+    if (typeof x == 'string') x = [x];
+    if (Array.isArray(x) && x.every((c) => CAPTURES.includes(c))) r.capture = x;
+    else bad('capture', 'must be ["ga4"] or []');
   }
   if (issues.length) throw fail('invalid_config', 'invalid init options', issues);
   return r;

@@ -15,7 +15,7 @@ try {
 function degrade(why) {
   if (memory) return;
   memory = new Map();
-  console.warn(`salebeacon: ${why}; sales are kept in memory only and may be lost if this page closes before they are sent (durability reduced)`);
+  console.warn(`salebeacon: ${why}; sales are kept in this page's memory until sent (durability reduced)`);
 }
 if (!ls) degrade('localStorage is not available');
 

@@ -64,15 +64,18 @@ function persist() {
 
 /** Removes everything the tracker and the proxy stored in this browser (consent denied). */
 function forget() {
+  // The cookie domain is found here when this page never wrote a cookie (it started denied): an
+  // earlier visit's cookies are on it (`Domain=shop.example`), and so are the proxy's copies.
+  const d = domain();
   for (const name of [AFF_COOKIE, VID_COOKIE]) {
-    setCookie(name, '', 0, t.domain);
+    setCookie(name, '', 0, d);
     setCookie(name, '', 0, null);
   }
   for (const k of ['aff', 'aff_info', 'vid']) storage.remove(k);
   outbox.clear();
   t.aff = t.info = t.vid = null;
   // The proxy's HttpOnly copies, which no script can delete.
-  const q = t.domain ? `?domain=${encodeURIComponent(t.domain)}` : '';
+  const q = d ? `?domain=${encodeURIComponent(d)}` : '';
   fetch(t.options.endpoint + TOUCH_PATH + q, { method: 'DELETE', credentials: 'include', keepalive: true }).catch(() => {});
 }
 
@@ -182,6 +185,11 @@ export async function init(options, hints) {
       delivery.flush(true);
       setTimeout(() => outbox.prune(keepMs()), 2000);
     }
+  }
+  if (opts.capture[0]) {
+    // GA4, the one capture there is so far. A file of its own (pkg/ga4.js): only pages that
+    // ask for GA4 capture download it.
+    import('./ga4.js').then((g) => g.watch(trackSale, need), console.error);
   }
 }
 
