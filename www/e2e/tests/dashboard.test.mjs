@@ -9,13 +9,11 @@
 // other origin: same site (so a `SameSite=Strict` cookie alone would not stop it), another origin
 // (so the CSRF token and the Origin check must).
 //
-// In Chromium only, as the dashboard's issue asks. Tried in the other two: WebKit passes all but
-// the steps that clear a field (its WebDriver refuses to type an empty string), and Firefox's BiDi
-// driver times out filling the sign-in form; both are driver matters the shop-facing suites do
-// not meet (the dashboard is a merchant's back office, not a shopper's page). Elsewhere the tests
-// are reported as skipped.
+// In all three engines (the issue asks for Chromium; a merchant's back office is opened in any
+// browser). Fields are cleared through the DOM: WebKit's WebDriver types no empty string.
 //
-// Screenshots of the main views are written to target/e2e-screenshots/dashboard-<engine>-*.png.
+// Screenshots of the main views are written to target/e2e-screenshots/dashboard-<engine>-*.png
+// (docs/dashboard.png is Chromium's list).
 // Every page is checked after each test for console errors, uncaught errors and CSP violations
 // (stack.closePages), so the dashboard's strict CSP is exercised as it is served.
 import { test, before, after, afterEach } from 'node:test';
@@ -31,14 +29,11 @@ const shot = (page, name) => page.screenshot(path.join(SHOTS, `dashboard-${ENGIN
 const postsFor = async (orderId) =>
   (await stack.sandbox.requests()).filter((r) => r.method === 'POST' && r.order_id === orderId).length;
 
-const ONLY = ENGINE === 'chromium' ? {} : { skip: 'the dashboard is tested in Chromium (see the top of this file)' };
-
 let stack;
 let admin; // {proxy origin}/salebeacon/admin/
 const orders = {};
 
 before(async () => {
-  if (ONLY.skip) return;
   stack = await startStack();
   admin = `${stack.proxy.origin}/salebeacon/admin/`;
   const stamp = `${Date.now().toString(36)}-${crypto.randomBytes(2).toString('hex')}`;
@@ -67,8 +62,8 @@ before(async () => {
     what: `${orders.unknownCreator} failed`,
   });
 });
-after(() => stack && stopStack(stack), { timeout: HOOK_MS });
-afterEach(() => stack?.closePages(), { timeout: HOOK_MS });
+after(() => stopStack(stack), { timeout: HOOK_MS });
+afterEach(() => stack.closePages(), { timeout: HOOK_MS });
 
 /** The rows of the sales table: order id → { state, attempts, error }. */
 function rows(page) {
@@ -94,7 +89,7 @@ async function signIn(page) {
 
 /** Clicks a sale's row and waits for its dialog. */
 async function openSale(page, orderId) {
-  await page.click(`#sales tbody tr[data-order-id="${orderId}"]`);
+  await page.click(`#sales tbody tr[data-order-id="${orderId}"] td`); // a cell, as a merchant clicks
   await page.waitForFunction((id) => document.getElementById('detail').open && document.getElementById('detail-title').textContent === `Order ${id}`, orderId);
 }
 
@@ -102,7 +97,7 @@ async function openSale(page, orderId) {
 const messageIs = (page, text) =>
   page.waitForFunction((t) => document.getElementById('detail-message').textContent === t, text, { timeoutMs: 10000 });
 
-test(`${ENGINE}: dashboard sign-in: a wrong token is refused, the admin token opens the list; the token is kept nowhere the page can read`, ONLY, async () => {
+test(`${ENGINE}: dashboard sign-in: a wrong token is refused, the admin token opens the list; the token is kept nowhere the page can read`, async () => {
   const page = await stack.newPage();
   await page.goto(admin);
   await page.waitForSelector('#token', { visible: true });
@@ -143,7 +138,7 @@ test(`${ENGINE}: dashboard sign-in: a wrong token is refused, the admin token op
   await page.waitForSelector('#sales-view:not([hidden])', { visible: true });
 });
 
-test(`${ENGINE}: dashboard filters: by state, by order id, by affiliate`, ONLY, async () => {
+test(`${ENGINE}: dashboard filters: by state, by order id, by affiliate`, async () => {
   const page = await stack.newPage();
   await signIn(page);
   await page.evaluate(() => {
@@ -163,7 +158,9 @@ test(`${ENGINE}: dashboard filters: by state, by order id, by affiliate`, ONLY, 
     return trs.length === 1 && trs[0].dataset.orderId === id;
   }, orders.toRefund);
 
-  await page.fill('#filters input[name=order_id]', '');
+  await page.evaluate(() => {
+    document.querySelector('#filters input[name=order_id]').value = ''; // cleared (WebKit's driver types no empty string)
+  });
   await page.fill('#filters input[name=affiliate]', 'nobody-knows-me');
   await page.click('#filters button[type=submit]');
   await page.waitForFunction((id) => {
@@ -177,7 +174,7 @@ test(`${ENGINE}: dashboard filters: by state, by order id, by affiliate`, ONLY, 
   await shot(page, 'filtered-empty');
 });
 
-test(`${ENGINE}: dashboard actions: Retry sends a failed sale again, Cancel cancels a sent sale at Growi, Refund lowers its total`, ONLY, async () => {
+test(`${ENGINE}: dashboard actions: Retry sends a failed sale again, Cancel cancels a sent sale at Growi, Refund lowers its total`, async () => {
   const page = await stack.newPage();
   await signIn(page);
 
@@ -227,7 +224,7 @@ test(`${ENGINE}: dashboard actions: Retry sends a failed sale again, Cancel canc
   assert.equal(updates, 2, 'one cancel and one refund reached the sandbox, nothing else');
 });
 
-test(`${ENGINE}: dashboard CSRF: a page on another origin cannot change a sale with the merchant's session`, ONLY, async () => {
+test(`${ENGINE}: dashboard CSRF: a page on another origin cannot change a sale with the merchant's session`, async () => {
   const page = await stack.newPage();
   await signIn(page);
   await waitFor(async () => (await stack.proxy.sale(orders.unknownCreator))?.state === 'failed', { what: 'the failed sale settled' });
@@ -259,7 +256,7 @@ test(`${ENGINE}: dashboard CSRF: a page on another origin cannot change a sale w
   await waitFor(async () => (await postsFor(orders.unknownCreator)) === sent + 1, { what: 'the genuine retry sent' });
 });
 
-test(`${ENGINE}: dashboard sign-out: the session cookie goes and the list needs the token again`, ONLY, async () => {
+test(`${ENGINE}: dashboard sign-out: the session cookie goes and the list needs the token again`, async () => {
   const page = await stack.newPage();
   await signIn(page);
   await page.click('#sign-out');
