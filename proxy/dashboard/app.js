@@ -235,14 +235,18 @@ async function openSale(orderId) {
   if (!$('detail').open) $('detail').showModal();
 }
 
+// The outcome is shown once the list and the sale are fresh again, so what the message says is
+// what the page shows.
 async function act(method, path, body, done) {
+  $('detail-message').textContent = 'Working...';
   const r = await call(method, path, body);
-  $('detail-message').textContent = r.ok ? done : problem(r);
-  if (r.ok) {
-    await Promise.all([loadSummary(), loadSales()]);
-    if (current) await openSale((current.sale || current).order_id);
-    $('detail-message').textContent = done;
+  if (!r.ok) {
+    $('detail-message').textContent = problem(r);
+    return;
   }
+  await Promise.all([loadSummary(), loadSales()]);
+  if (current) await openSale((current.sale || current).order_id);
+  $('detail-message').textContent = done;
 }
 
 function saleOf() {
