@@ -157,11 +157,17 @@ pub fn build_with(opts: Options, found: &tools::Tools) -> Result<PathBuf> {
             // towards address 0, and the data and the arena above it, so the first KiB is
             // never touched and constant offsets fold into addresses (-71 B brotli on `order`,
             // the thank-you page's headroom). `--zero-filled-memory`: the module's own memory
-            // starts zeroed (it imports none).
+            // starts zeroed (it imports none). `--merge-similar-functions --dae-optimizing
+            // --precompute-propagate` before -Oz: -70 B brotli on `order`, -40 on `visit`
+            // (measured against -Oz alone; `--traps-never-happen` would save 300 more, but a
+            // bug that traps today would then run on with garbage instead of failing loudly).
             cmd::run(
                 cmd::command(wasm_opt)
                     .arg(&bg)
                     .args([
+                        "--merge-similar-functions",
+                        "--dae-optimizing",
+                        "--precompute-propagate",
                         "-Oz",
                         "--converge",
                         "--strip-debug",

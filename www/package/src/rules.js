@@ -28,11 +28,17 @@ export function provide(which, source) {
   if (source != null && !loading[which]) sources[which] = source;
 }
 
+/** Resolves in a later task: lets the browser paint and handle input between two steps. */
+export const later = () => new Promise((r) => setTimeout(r));
+
 /** Loads one module, once; resolves with its exports. */
 export function need(which) {
   if (!loading[which]) {
     const [init, exports] = glue[which];
-    loading[which] = init({ module_or_path: sources[which] ?? urls[which]() }).then(
+    // Started in a task of its own, and the task ends once the module is instantiated: its body
+    // may be consumed on the main thread (all of it, when it has already arrived), so neither
+    // what called nor what uses it shares that task. No long task at start-up on a slow phone.
+    loading[which] = later().then(() => init({ module_or_path: sources[which] ?? urls[which]() })).then(later).then(
       () => (ready[which] = exports),
       (e) => {
         loading[which] = undefined;
