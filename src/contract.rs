@@ -27,8 +27,9 @@ pub const VID_COOKIES: [&str; 2] = [VID_COOKIE, VID_COOKIE_HTTP];
 
 /// Every localStorage key of the tracker starts with this.
 pub const STORAGE_PREFIX: &str = "salebeacon:";
-/// The localStorage key (after the prefix) that is set while a sale may wait in the browser's
-/// outbox: the one thing the script-tag loader reads to know whether a page has work.
+/// The mark (after the prefix) that is set while a sale may wait in the browser's outbox: a
+/// localStorage key and the name of an empty IndexedDB database (`www/package/src/mark.js`), what
+/// the script-tag loader checks to know whether a quiet page has work.
 pub const OUTBOX_MARKER: &str = "outbox";
 
 /// The consent states of the browser API, the default first.

@@ -7,6 +7,10 @@ import { HOOK_MS, ENGINE, startStack, stopStack, land, waitFor, sleep, UUID_V4 }
 
 const QUIET_PAGE = '/e2e/quiet.html';
 const THANKS_PAGE = '/e2e/thanks.html';
+const QUIET_NO_LIST = '/e2e/quiet-no-list.html';
+const MARK = 'salebeacon:outbox';
+/** The names of the page's origin's IndexedDB databases. */
+const databases = (page) => page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name).sort());
 
 let stack;
 before(async () => {
@@ -42,6 +46,16 @@ before(async () => {
         '<script async src="/salebeacon/salebeacon.js" data-endpoint="/salebeacon"></script>\n' +
         '<script>window.__stub = window.salebeacon</script>\n' +
         '</head><body><p>A page of the shop: the embed, and nothing for it to do.</p></body></html>\n',
+      // The quiet page in an engine whose IndexedDB cannot list its databases (Firefox before
+      // 126): the loader falls back to the localStorage mark.
+      [QUIET_NO_LIST.slice(1)]:
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>a quiet page</title>' +
+        '<link rel="icon" href="data:,">\n' +
+        '<script>delete IDBFactory.prototype.databases</script>\n' +
+        '<script>window.salebeacon=window.salebeacon||function(){(salebeacon.q=salebeacon.q||[]).push(arguments)}</script>\n' +
+        '<script async src="/salebeacon/salebeacon.js" data-endpoint="/salebeacon"></script>\n' +
+        '<script>window.__stub = window.salebeacon</script>\n' +
+        '</head><body><p>A page of the shop, in an older engine.</p></body></html>\n',
       // A thank-you page of the script-tag form: the sale from the URL, its outcome on <html>.
       [THANKS_PAGE.slice(1)]:
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>thank you</title>' +
@@ -303,8 +317,8 @@ async function embedFiles() {
  * entries, which also list files taken from the browser's cache) and whether the tracker took
  * over.
  */
-async function quietView(page, query = '') {
-  await page.goto(`${stack.site}${QUIET_PAGE}${query}`);
+async function quietView(page, query = '', path = QUIET_PAGE) {
+  await page.goto(`${stack.site}${path}${query}`);
   await page.waitForFunction(() => document.readyState === 'complete' && window.salebeacon !== window.__stub, undefined, {
     timeoutMs: 10000,
   });
@@ -328,6 +342,7 @@ test(`${ENGINE}: a quiet page (the two-line embed, no parameter, nothing stored)
   assert.deepEqual(first.resources.filter((p) => p.startsWith('/salebeacon/')), LOADER_ONLY, 'nor did the page take anything from its cache');
   assert.equal(first.tracker, false, 'the tracker did not start');
   assert.deepEqual(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('salebeacon:'))), [], 'nothing stored');
+  assert.deepEqual(await databases(page), [], 'asking IndexedDB for the mark created no database');
 
   // A returning visitor (attribution and visitor id in cookies and storage, nothing waiting): a
   // quiet page is still the loader alone.
@@ -369,6 +384,8 @@ test(`${ENGINE}: a sale left waiting in the outbox (proxy unreachable) goes out 
     }), orderId);
     assert.equal(stored.marker, '1', 'the marker says a sale waits');
     assert.equal(stored.entry.body.order_id, orderId);
+    // The mark a quiet page's loader checks without blocking: an IndexedDB database's name.
+    await waitFor(async () => (await databases(page)).includes(MARK), { what: 'the IndexedDB mark' });
     const dropped = await stack.front.salePosts(orderId);
     assert.ok(dropped.length >= 1 && dropped.every((p) => p.status === 0), `every attempt failed: ${JSON.stringify(dropped)}`);
     // The visitor leaves; the pagehide beacon (sent as the tab closes) is dropped too.
@@ -397,9 +414,29 @@ test(`${ENGINE}: a sale left waiting in the outbox (proxy unreachable) goes out 
   await waitFor(() => next.evaluate(() => localStorage.getItem('salebeacon:outbox') === null), {
     what: 'the marker to be cleared',
   });
+  await waitFor(async () => !(await databases(next)).includes(MARK), { what: 'the IndexedDB mark to be removed' });
   // Nothing waits any more: the next quiet page is the loader alone again.
   await stack.front.reset();
   const after = await quietView(next);
   assert.deepEqual(await embedFiles(), LOADER_ONLY);
   assert.equal(after.tracker, false);
+});
+
+test(`${ENGINE}: where IndexedDB cannot list its databases, a quiet page finds a waiting sale by the localStorage mark`, async () => {
+  const page = await stack.newPage();
+  const orderId = `ORD-LIST-${Date.now().toString(36)}`;
+  // A sale waiting in the tracker's layout (outbox.js), marked in localStorage only, as an engine
+  // without indexedDB.databases() leaves it.
+  await page.goto(`${stack.site}${QUIET_NO_LIST}`);
+  await page.evaluate((id) => {
+    const body = { order_id: id, total: 2500, currency: 'usd', campaign_affiliate_id: 'creator42', visitor_uid: crypto.randomUUID() };
+    localStorage.setItem(`salebeacon:o:${id}`, JSON.stringify({ body, created_at: Date.now(), attempts: 0, next_at: 0 }));
+    localStorage.setItem('salebeacon:outbox', '1');
+  }, orderId);
+  assert.equal(await page.evaluate(() => typeof indexedDB.databases), 'undefined', 'the page has no databases()');
+  const view = await quietView(page, '?again=1', QUIET_NO_LIST);
+  assert.equal(view.tracker, true, 'the loader read the localStorage mark and started the tracker');
+  const sale = await stack.waitForSale(orderId);
+  assert.equal(sale.campaign_affiliate_id, 'creator42');
+  await waitFor(() => page.evaluate(() => localStorage.getItem('salebeacon:outbox') === null), { what: 'the mark to be cleared' });
 });

@@ -232,6 +232,9 @@ async function waitForAllFour(context) {
 
 /** The page's salebeacon localStorage keys, sorted. */
 const ourKeys = (page) => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('salebeacon:')).sort());
+/** The salebeacon IndexedDB databases (the waiting mark, mark.js). */
+const ourDatabases = (page) =>
+  page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith('salebeacon:')));
 
 /**
  * Since the log's last reset: the one request salebeacon made is `DELETE /salebeacon/touch` with
@@ -250,6 +253,7 @@ async function assertForgotten(page) {
   assert.deepEqual(await ourCookies(page.context), [], 'no salebeacon cookie on shop.test, HttpOnly included');
   assert.deepEqual(await ourCookies(page.context, stack.siteFor('checkout.shop.test')), [], 'nor on checkout.shop.test');
   assert.deepEqual(await ourKeys(page), [], 'no salebeacon storage');
+  await waitFor(async () => (await ourDatabases(page)).length === 0, { what: 'no salebeacon IndexedDB database' });
 }
 
 /**
@@ -289,6 +293,7 @@ async function earlierGrantedVisit() {
     for (const k of ['salebeacon:aff', 'salebeacon:vid', 'salebeacon:outbox', `salebeacon:o:${waiting}`, `salebeacon:d:${delivered}`]) {
       assert.ok(keys.includes(k), `${k} in ${JSON.stringify(keys)}`);
     }
+    await waitFor(async () => (await ourDatabases(page)).includes('salebeacon:outbox'), { what: 'the IndexedDB mark' });
     await page.close(); // the pagehide beacon is dropped too
     await sleep(1000);
   } finally {

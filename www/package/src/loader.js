@@ -2,9 +2,10 @@
 // keeps the command queue, and loads the tracker only when the page has work for it.
 //
 // A page has work when its URL carries a creator's parameter, a sale waits in this browser's
-// outbox (one localStorage key says so), a command that needs the tracker is queued (sale,
-// consent, ready), or the page holds a no-code sale (<script type="application/json"
-// data-salebeacon-sale>). The loader decides only *whether* there is work, never what a value is
+// outbox (a mark says so, checked without blocking: mark.js), a command that needs the tracker
+// is queued (sale, consent, ready), or the page holds a no-code sale (<script
+// type="application/json" data-salebeacon-sale>). The loader decides only *whether* there is
+// work, never what a value is
 // worth: that is the tracker's WebAssembly. A quiet page costs this file and nothing else; a
 // working page fetches the tracker and the rules module it needs at once, side by side, and the
 // tracker then replays the queue (embed.js).
@@ -62,11 +63,7 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
     };
     bought(dl) && need.push('visit', 'order');
   }
-  let waiting;
-  try {
-    waiting = localStorage.getItem(PREFIX + OUTBOX_KEY);
-  } catch (_) {}
-  if (need.length || waiting || q.some((c) => c[0] != 'init')) return void start(need);
+  if (need.length || q.some((c) => c[0] != 'init')) return void start(need);
   // Quiet so far: the first command that needs the tracker loads it; so does a no-code sale
   // printed later in the page.
   w[N] = function () {
@@ -79,4 +76,10 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
   };
   w[N].q = q;
   d.addEventListener('DOMContentLoaded', () => noCode() && start(['order']));
+  // A sale an earlier page left waiting (mark.js): IndexedDB's database names answer without a
+  // synchronous call to the browser; the localStorage key where IndexedDB cannot.
+  const mark = PREFIX + OUTBOX_KEY;
+  new Promise((r) => r(indexedDB.databases()))
+    .then((l) => l.some((x) => x.name == mark), () => localStorage.getItem(mark))
+    .then((w) => w && start([]), () => {});
 })(window, document);

@@ -10,13 +10,14 @@
 //   one), checked as soon as the module is there (then it becomes an `o:` entry, or is dropped
 //   with a console error), and meanwhile goes by beacon if the page closes: the proxy applies the
 //   same rules.
-// - `salebeacon:outbox`: set while any sale may be waiting. The loader reads this one key to know
-//   whether a page has work without loading anything else.
+// - `salebeacon:outbox`: set while any sale may be waiting (mark.js: also the name of an empty
+//   IndexedDB database). The loader checks this mark to know whether a quiet page has work
+//   without loading anything else.
 // - `salebeacon:d:<order_id>`: when this browser delivered that order, so a reloaded thank-you
 //   page answers `duplicate` without a request. Pruned once per page view, off the critical path:
 //   entries past the attribution window go, and the oldest past LEDGER_MAX.
 import * as storage from './storage.js';
-import { OUTBOX_KEY } from './contract.js';
+import * as mark from './mark.js';
 
 export const LEDGER_MAX = 500;
 const O = 'o:';
@@ -34,7 +35,7 @@ export function entry(orderId) {
 }
 
 export function put(orderId, e) {
-  storage.set(OUTBOX_KEY, '1');
+  mark.set();
   storage.set(O + orderId, JSON.stringify(e));
 }
 
@@ -45,7 +46,7 @@ export function remove(orderId) {
 /** Stores a sale as the page handed it (a plain copy); returns its key. */
 export function putRaw(sale) {
   const key = R + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
-  storage.set(OUTBOX_KEY, '1');
+  mark.set();
   storage.set(key, JSON.stringify({ sale, at: Date.now() }));
   return key;
 }
@@ -62,7 +63,7 @@ export const removeRaw = (key) => storage.remove(key);
 
 /** Clears the marker once no sale waits (checked by one pass over storage). */
 export function settle() {
-  if (!waiting().length && !storage.keys(R).length) storage.remove(OUTBOX_KEY);
+  if (!waiting().length && !storage.keys(R).length) mark.clear();
 }
 
 export const wasDelivered = (orderId) => storage.get(D + orderId) !== null;
@@ -87,5 +88,5 @@ export function prune(keepMs) {
 /** Everything the tracker stored about sales (consent denied). */
 export function clear() {
   for (const k of [...storage.keys(O), ...storage.keys(D), ...storage.keys(R)]) storage.remove(k);
-  storage.remove(OUTBOX_KEY);
+  mark.clear();
 }
