@@ -38,11 +38,11 @@
 // SALEBEACON_BENCH_DRAIN_LOADS (default 1), SALEBEACON_BENCH_COMMAND (the command printed in the
 // header), SALEBEACON_BENCH_REQUESTS=1 (list what each page requests, one load each, and stop),
 // SALEBEACON_BENCH_LOGS=1 (echo the binaries' logs), SALEBEACON_BENCH_TRACE=1 or a list of page
-// names (`quiet,landing`): one traced load of salebeacon's pages at each CPU rate, each task of the
-// renderer's main thread printed as a tree of what ran in it (SALEBEACON_BENCH_TRACE_DIR=dir keeps
-// the Chrome traces, for chrome://tracing or Perfetto), or with SALEBEACON_BENCH_MEDIAN=N the
-// medians of N untraced loads of just those pages (quick A/B runs with SALEBEACON_PKG). It builds nothing. Exit status 1 when the
-// bench could not run to the end; a missed budget is reported, not an error (a benchmark, not a
+// names (`quiet,landing`): one traced load of salebeacon's pages at each CPU rate, each task of
+// the renderer's main thread printed as a tree of what ran in it (SALEBEACON_BENCH_TRACE_DIR=dir
+// keeps the Chrome traces, for chrome://tracing or Perfetto), or with SALEBEACON_BENCH_MEDIAN=N
+// the medians of N untraced loads of just those pages (quick A/B runs with SALEBEACON_PKG). It
+// builds nothing. Exit status 1 when the bench could not run to the end; a missed budget is reported, not an error (a benchmark, not a
 // test).
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -730,7 +730,8 @@ const TRACE_CATEGORIES = ['toplevel', 'devtools.timeline', 'disabled-by-default-
 
 /**
  * Where a load's main-thread time went, from its trace: the renderer main thread's tasks of at
- * least `minMs`, each as a tree of what ran inside it (events of at least 0.05 ms, three levels).
+ * least `minMs`, each as a tree of what ran inside it (events of at least 0.05 ms, four levels
+ * below the task).
  */
 function whereTimeGoes(trace, site, minMs) {
   const ev = trace.traceEvents || trace;
@@ -841,6 +842,12 @@ const ratio = (x, base) => {
   return `${r >= 10 ? r.toFixed(0) : r.toFixed(1)}x`;
 };
 
+/** What the page without a tracker costs, per CPU rate: the medians subtracted from the others. */
+const baselineOf = (loads) =>
+  Object.fromEntries(
+    CPUS.map((cpu) => [cpu, { script: median(loads[cpu].map((m) => m.script)), task: median(loads[cpu].map((m) => m.task)), worst: Math.max(...loads[cpu].map((m) => m.longest)) }]),
+  );
+
 /** Medians of one page's loads, the baseline's medians subtracted from the main-thread times. */
 function summarise(loads, base) {
   const s = { n: loads[1].length };
@@ -885,7 +892,7 @@ function report({ results, waiting, drains, base }) {
 
   const sbQ = summarise(results['sb quiet'], base);
   // A second view of the quiet page in the same browser, against the baseline's second view.
-  const baseWarm = Object.fromEntries(CPUS.map((cpu) => [cpu, { script: median(results['baseline second view'][cpu].map((m) => m.script)), task: median(results['baseline second view'][cpu].map((m) => m.task)) }]));
+  const baseWarm = baselineOf(results['baseline second view']);
   const sbQW = summarise(results['sb quiet second view'], baseWarm);
   table(
     'Quiet page: the tracker installed and initialised, no event (salebeacon: the two-line embed, no URL parameter, nothing stored)',
@@ -1036,7 +1043,7 @@ async function main() {
 
     if (process.env.SALEBEACON_BENCH_TRACE) {
       // Where salebeacon's main-thread time goes: one traced load per page and CPU rate.
-      const pages = [['baseline', S.baseline], ['baseline second view', S.baselineWarm], ['sb quiet', S.sb.quiet], ['sb quiet second view', S.sb.quietWarm], ...S.sb.work.map((w) => [`sb ${w.label}`, w]), ['sb 1,000 waiting', waitSpec('trace', false)]];
+      const pages = [...sequence.filter(([name]) => name.startsWith('baseline') || name.startsWith('sb ')), ['sb 1,000 waiting', waitSpec('trace', false)]];
       const only = process.env.SALEBEACON_BENCH_TRACE.split(',');
       for (const [, spec] of pages) await loadOnce(env, spec, 1);
       for (const cpu of CPUS) {
@@ -1098,13 +1105,7 @@ async function main() {
     );
     log(`drains: ${DRAIN_LOADS * CPUS.length} side by side in ${((Date.now() - tDrain) / 1000).toFixed(0)} s: ${CPUS.map((cpu) => drains[cpu].map((m) => fmtMs(m.signals.drained / 1000, 1)).join(' ')).join(' | ')}`);
 
-    const base = Object.fromEntries(
-      CPUS.map((cpu) => {
-        const loads = results.baseline[cpu];
-        return [cpu, { script: median(loads.map((m) => m.script)), task: median(loads.map((m) => m.task)), worst: Math.max(...loads.map((m) => m.longest)) }];
-      }),
-    );
-    report({ results, waiting, drains, base });
+    report({ results, waiting, drains, base: baselineOf(results.baseline) });
 
     const problems = [];
     for (const [name, loads] of Object.entries({ ...results, 'sb 1,000 waiting': waiting })) {

@@ -296,7 +296,7 @@ fn trim_glue(path: &Path) -> Result<()> {
 
 fn replace_once(text: &str, from: &str, to: &str, file: &str) -> Result<String> {
     if text.matches(from).count() != 1 {
-        bail!("{file}: expected exactly one `{from}` to point at its hashed copy");
+        bail!("{file}: expected exactly one `{from}` to replace");
     }
     Ok(text.replacen(from, to, 1))
 }

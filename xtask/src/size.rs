@@ -64,18 +64,8 @@ pub fn measure(dir: &Path) -> Result<Vec<Row>> {
     files
         .iter()
         .map(|path| {
-            let data =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            Ok(Row {
-                name: path
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
-                raw: data.len() as u64,
-                gzip: gzip_len(&data),
-                brotli: brotli_len(&data),
-            })
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            row_of(path, name.into_owned())
         })
         .collect()
 }
@@ -160,6 +150,17 @@ pub fn page_brotli(rows: &[Row], files: &[&'static str]) -> (u64, Vec<&'static s
     (total, missing)
 }
 
+/// One file measured, under `name`.
+fn row_of(path: &Path, name: String) -> Result<Row> {
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Row {
+        name,
+        raw: data.len() as u64,
+        gzip: gzip_len(&data),
+        brotli: brotli_len(&data),
+    })
+}
+
 /// What a page downloads under each stable name: the content-hashed copy where the build wrote
 /// one (the loader points at those, and the tracker's copy names the hashed modules, so it is a
 /// few bytes longer than `index.js`), else the file itself. Named by the stable name.
@@ -181,19 +182,10 @@ pub fn served(dir: &Path, rows: &[Row]) -> Result<Vec<Row>> {
                 .and_then(|rest| rest.strip_suffix('.'))
                 .is_some_and(|hash| hash.len() == 10 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
         });
-        match copy {
-            Some(path) => {
-                let data =
-                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-                out.push(Row {
-                    name: row.name.clone(),
-                    raw: data.len() as u64,
-                    gzip: gzip_len(&data),
-                    brotli: brotli_len(&data),
-                });
-            }
-            None => out.push(row.clone()),
-        }
+        out.push(match copy {
+            Some(path) => row_of(path, row.name.clone())?,
+            None => row.clone(),
+        });
     }
     Ok(out)
 }
@@ -205,6 +197,7 @@ fn is_hashed_copy(p: &Path) -> bool {
         .any(|part| part.len() == 10 && part.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Prints the table for `dir` and how each kind of page compares with its budget.
 pub fn report(dir: &Path) -> Result<Vec<Row>> {
     let rows = measure(dir)?;
     println!("\nsizes of {}/ (bytes):", crate::tools::shown(dir));

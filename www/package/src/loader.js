@@ -5,10 +5,9 @@
 // outbox (a mark says so, checked without blocking: mark.js), a command that needs the tracker
 // is queued (sale, consent, ready), or the page holds a no-code sale (<script
 // type="application/json" data-salebeacon-sale>). The loader decides only *whether* there is
-// work, never what a value is
-// worth: that is the tracker's WebAssembly. A quiet page costs this file and nothing else; a
-// working page fetches the tracker and the rules module it needs at once, side by side, and the
-// tracker then replays the queue (embed.js).
+// work, never what a value is worth: that is the tracker's WebAssembly. A quiet page costs this
+// file and nothing else; a working page fetches the tracker and the rules module it needs at
+// once, side by side, and the tracker then replays the queue (embed.js).
 //
 // The build (cargo xtask build) bundles this with contract.js and fills in __RUNTIME__,
 // __VISIT__ and __ORDER__: the content-hashed file names of the tracker and its two modules.
