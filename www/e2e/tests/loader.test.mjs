@@ -422,6 +422,30 @@ test(`${ENGINE}: a sale left waiting in the outbox (proxy unreachable) goes out 
   assert.equal(after.tracker, false);
 });
 
+test(`${ENGINE}: after a sale is sent, nothing is marked as waiting: the next quiet page is the loader alone`, async () => {
+  const page = await stack.newPage();
+  await land(page, `${stack.site}/?ref=creator42`);
+  const orderId = `ORD-SENT-${Date.now().toString(36)}`;
+  await page.goto(`${stack.site}${THANKS_PAGE}?order_id=${orderId}`);
+  await page.waitForFunction(() => document.documentElement.dataset.result, undefined, { timeoutMs: 15000 });
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.result), 'sent');
+  assert.equal((await stack.waitForSale(orderId)).campaign_affiliate_id, 'creator42');
+  // Settled before the callback ran: the localStorage mark at once, the database as IndexedDB
+  // gets to the deletion.
+  assert.equal(await page.evaluate(() => localStorage.getItem('salebeacon:outbox')), null, 'the localStorage mark is gone');
+  await waitFor(async () => !(await databases(page)).includes(MARK), { what: 'the IndexedDB mark to be removed' });
+  // The reload of the thank-you page answers duplicate from the ledger, and marks nothing either.
+  await page.goto(`${stack.site}${THANKS_PAGE}?order_id=${orderId}`);
+  await page.waitForFunction(() => document.documentElement.dataset.result, undefined, { timeoutMs: 15000 });
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.result), 'duplicate');
+  assert.equal(await page.evaluate(() => localStorage.getItem('salebeacon:outbox')), null, 'no mark after the duplicate');
+  await waitFor(async () => !(await databases(page)).includes(MARK), { what: 'no IndexedDB mark after the duplicate' });
+  await stack.front.reset();
+  const after = await quietView(page);
+  assert.deepEqual(await embedFiles(), LOADER_ONLY, 'the page after the purchase fetched the loader only');
+  assert.equal(after.tracker, false);
+});
+
 test(`${ENGINE}: where IndexedDB cannot list its databases, a quiet page finds a waiting sale by the localStorage mark`, async () => {
   const page = await stack.newPage();
   const orderId = `ORD-LIST-${Date.now().toString(36)}`;

@@ -6,8 +6,8 @@
 // towards the full host name, the first domain at which a probe cookie sticks wins. That is how
 // `shop.example.com` and `checkout.example.com` share attribution without a public-suffix list.
 // IP addresses and single-label hosts (`localhost`) get host-only cookies.
-export function getCookie(name) {
-  for (const pair of document.cookie.split(';')) {
+export function getCookie(name, jar = document.cookie) {
+  for (const pair of jar.split(';')) {
     const i = pair.indexOf('=');
     if (i > 0 && pair.slice(0, i).trim() === name) {
       const v = pair.slice(i + 1).trim();

@@ -124,13 +124,14 @@ export function load(sources) {
  */
 export async function init(options, hints) {
   const opts = parseOptions(options);
+  const jar = document.cookie; // read once: each read may ask the browser process
   const next = {
     options: opts,
     consent: opts.consent,
     gpc: opts.respectGpc && navigator.globalPrivacyControl === true,
-    aff: getCookie(AFF_COOKIE) || storage.get('aff'),
+    aff: getCookie(AFF_COOKIE, jar) || storage.get('aff'),
     info: storage.getJson('aff_info') || null,
-    vid: getCookie(VID_COOKIE) || storage.get('vid'),
+    vid: getCookie(VID_COOKIE, jar) || storage.get('vid'),
     domain: undefined,
   };
   if (hints) {
@@ -297,19 +298,19 @@ export async function trackSale(sale) {
   }
   if (key) outbox.removeRaw(key);
   if (r.issues) {
-    if (key) outbox.settle();
+    outbox.settle();
     throw fail('invalid_sale', 'invalid sale', r.issues);
   }
   if (isBlocked) return { status: 'blocked' };
-  if (r.unattributed) {
-    outbox.settle();
-    return { status: 'unattributed' };
+  let status = r.unattributed ? 'unattributed' : outbox.wasDelivered(r.order_id) && STATUS_DUPLICATE;
+  if (!status) {
+    if (!outbox.entry(r.order_id)) outbox.put(r.order_id, { body: r.body, created_at: Date.now(), attempts: 0, next_at: 0 });
+    status = (!pending && (await within(delivery.deliver(r.order_id, true), SEND_WAIT_MS))) || 'queued';
   }
-  if (outbox.wasDelivered(r.order_id)) return { status: STATUS_DUPLICATE };
-  if (!outbox.entry(r.order_id)) outbox.put(r.order_id, { body: r.body, created_at: Date.now(), attempts: 0, next_at: 0 });
-  if (pending) return { status: 'queued' };
-  const status = await within(delivery.deliver(r.order_id, true), SEND_WAIT_MS);
-  return { status: status || 'queued' };
+  // The mark goes unless a sale still waits (this one, queued, or another): after a purchase
+  // the next quiet page stays quiet.
+  outbox.settle();
+  return { status };
 }
 
 /** Changes consent at run time: 'granted' | 'pending' | 'denied'. */
