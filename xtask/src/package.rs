@@ -269,10 +269,16 @@ pub fn content_hash(bytes: &[u8]) -> String {
     format!("{:010x}", h >> 24)
 }
 
-/// wasm-bindgen's glue warnings, each in both glues, in words as short as they can be: 79 B brotli
-/// off every working page, whose budget has no room for prose (the glue is pinned with
-/// wasm-bindgen, so a changed text fails the build here rather than slipping through).
-const GLUE_WORDS: [(&str, &str); 2] = [
+/// What wasm-bindgen's glue carries that these pages never use, and its warnings in words as short
+/// as they can be, each in both glues: every working page's budget has no room for either. The
+/// glue is pinned with wasm-bindgen, so a changed text fails the build here rather than slipping
+/// through.
+/// - the two warnings: 79 B brotli;
+/// - `passStringToWasm0`'s branch for a call without `realloc`: every call in both glues passes
+///   `__wbindgen_realloc` (a glue that stops doing so no longer matches the text, and fails here);
+/// - the `TextEncoder.encodeInto` fallback: every engine has had it since 2020 (Chrome 74,
+///   Firefox 66, Safari 14.1), years before the Web Locks and IndexedDB calls the tracker needs.
+const GLUE_TRIMS: [(&str, &str); 4] = [
     (
         "`WebAssembly.instantiateStreaming` failed because your server does not serve Wasm with \
          `application/wasm` MIME type. Falling back to `WebAssembly.instantiate` which is slower. \
@@ -283,12 +289,51 @@ const GLUE_WORDS: [(&str, &str); 2] = [
         "using deprecated parameters for the initialization function; pass a single object instead",
         "init takes one object",
     ),
+    (
+        "    if (realloc === undefined) {
+        const buf = cachedTextEncoder.encode(arg);
+        const ptr = malloc(buf.length, 1) >>> 0;
+        getUint8ArrayMemory0().subarray(ptr, ptr + buf.length).set(buf);
+        WASM_VECTOR_LEN = buf.length;
+        return ptr;
+    }
+",
+        "",
+    ),
+    (
+        "if (!('encodeInto' in cachedTextEncoder)) {
+    cachedTextEncoder.encodeInto = function (arg, view) {
+        const buf = cachedTextEncoder.encode(arg);
+        view.set(buf);
+        return {
+            read: arg.length,
+            written: buf.length
+        };
+    };
+}
+",
+        "",
+    ),
 ];
 
 fn trim_glue(path: &Path) -> Result<()> {
     let file = path.display().to_string();
     let mut text = std::fs::read_to_string(path).with_context(|| format!("reading {file}"))?;
-    for (long, short) in GLUE_WORDS {
+    // The branch trimmed below serves calls without `realloc`: there must be none (the split's
+    // first piece is the text before any call; the definition's parameters are `arg, malloc,
+    // realloc`).
+    let bare = text
+        .split("passStringToWasm0(")
+        .skip(1)
+        .filter(|rest| {
+            let args = rest.split(')').next().unwrap_or_default();
+            args != "arg, malloc, realloc" && !args.contains("__wbindgen_realloc")
+        })
+        .count();
+    if bare > 0 {
+        bail!("{file}: {bare} passStringToWasm0 call(s) without __wbindgen_realloc: the glue trims no longer hold");
+    }
+    for (long, short) in GLUE_TRIMS {
         text = replace_once(&text, long, short, &file)?;
     }
     std::fs::write(path, text).with_context(|| format!("writing {file}"))
