@@ -41,7 +41,9 @@
 // names (`quiet,landing`): one traced load of salebeacon's pages at each CPU rate, each task of
 // the renderer's main thread printed as a tree of what ran in it (SALEBEACON_BENCH_TRACE_DIR=dir
 // keeps the Chrome traces, for chrome://tracing or Perfetto), or with SALEBEACON_BENCH_MEDIAN=N
-// the medians of N untraced loads of just those pages (quick A/B runs with SALEBEACON_PKG). It
+// the medians of N untraced loads of just those pages, and with SALEBEACON_BENCH_AB=<another pkg/>
+// too, A (SALEBEACON_PKG) and B loaded in turn from two proxies and the median of the pairs'
+// script-time differences (an A/B that the machine's drift does not decide). It
 // builds nothing. Exit status 1 when the bench could not run to the end; a missed budget is reported, not an error (a benchmark, not a
 // test).
 import { spawn } from 'node:child_process';
@@ -58,6 +60,7 @@ import * as esbuild from 'esbuild';
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = path.resolve(process.env.SALEBEACON_ROOT || path.join(HERE, '../..'));
 const PKG = path.resolve(process.env.SALEBEACON_PKG || path.join(ROOT, 'pkg'));
+const AB_PKG = process.env.SALEBEACON_BENCH_AB ? path.resolve(process.env.SALEBEACON_BENCH_AB) : null;
 const BIN_DIR = path.resolve(process.env.SALEBEACON_BIN_DIR || path.join(ROOT, 'target', 'release'));
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const RUNS = Math.max(1, Number(process.env.SALEBEACON_BENCH_RUNS) || 15);
@@ -994,6 +997,18 @@ async function main() {
     );
     const proxyOrigin = new URL(proxy.match[1]).origin;
     env.site = proxyOrigin;
+    if (AB_PKG) {
+      // A second proxy serving the other pkg/ (same sandbox, same site): the A/B mode's B side.
+      const b = await startProcess(
+        'proxy-b',
+        bin('salebeacon-proxy'),
+        ['--listen', '127.0.0.1:0', '--upstream', sandbox.match[1], '--db', path.join(tmp, 'outbox-b.sqlite3'), '--db-sync', 'normal', '--static-dir', AB_PKG, '--site-dir', siteDir, '--rate-limit-per-minute', '0'],
+        { GROWI_API_KEY: apiKey, SALEBEACON_ADMIN_TOKEN: crypto.randomBytes(18).toString('hex'), RUST_LOG: process.env.RUST_LOG || 'warn', NO_COLOR: '1' },
+        /listening on (http:\/\/\S+)/,
+        path.join(tmp, 'proxy-b.log'),
+      );
+      env.siteB = new URL(b.match[1]).origin;
+    }
     let servedBy = 'salebeacon-proxy (--static-dir, --site-dir; its brotli copies)';
     if (!(await proxySendsBrotli(proxyOrigin))) {
       // An older proxy binary: the same .br files through a stand-in, so the bytes stay honest.
@@ -1049,6 +1064,20 @@ async function main() {
       for (const cpu of CPUS) {
         for (const [name, spec] of pages) {
           if (only[0] !== '1' && !only.some((o) => name.includes(o))) continue;
+          if (process.env.SALEBEACON_BENCH_MEDIAN && env.siteB) {
+            // A and B alternate load by load, so the machine's drift falls on both alike; the
+            // median of the pairs' differences is the figure to trust.
+            const a = [];
+            const b = [];
+            for (let i = 0; i < Number(process.env.SALEBEACON_BENCH_MEDIAN); i++) {
+              a.push(await loadOnce(env, spec, cpu));
+              b.push(await loadOnce({ ...env, site: env.siteB }, spec, cpu));
+            }
+            const sum = (ms) => `script ${fmtMs(median(ms.map((m) => m.script)), 2)} ms, tasks ${fmtMs(median(ms.map((m) => m.task)), 1)} ms${spec.signal ? `, ${spec.signal} ${fmtMs(median(ms.map((m) => m.signals[spec.signal])), 0)}` : ''}`;
+            const diff = median(a.map((m, i) => b[i].script - m.script));
+            console.log(`${name} at ${cpu}x: median of ${a.length}: A ${sum(a)}; B ${sum(b)}; B - A script (median of pairs) ${diff >= 0 ? '+' : ''}${fmtMs(diff, 2)} ms`);
+            continue;
+          }
           if (process.env.SALEBEACON_BENCH_MEDIAN) {
             const ms = [];
             for (let i = 0; i < Number(process.env.SALEBEACON_BENCH_MEDIAN); i++) ms.push(await loadOnce(env, spec, cpu));
