@@ -13,7 +13,7 @@ import { getCookie, setCookie, autoDomain } from './cookies.js';
 import * as storage from './storage.js';
 import * as outbox from './outbox.js';
 import * as delivery from './delivery.js';
-import { need, provide, loaded, putFields } from './rules.js';
+import { need, provide, loaded, putFields, later } from './rules.js';
 
 export { isSaleBeaconError };
 
@@ -183,7 +183,9 @@ export async function init(options, hints) {
   } else {
     delivery.start(target());
     if (may()) {
-      delivery.flush(true);
+      // In a task of its own: what waits is read (one pass, however many wait) after init has
+      // resolved, so a page's `ready` and its first sale do not wait behind a long outbox.
+      later().then(() => delivery.flush(true));
       setTimeout(() => outbox.prune(keepMs()), 2000);
     }
   }
