@@ -277,8 +277,10 @@ pub fn content_hash(bytes: &[u8]) -> String {
 /// - `passStringToWasm0`'s branch for a call without `realloc`: every call in both glues passes
 ///   `__wbindgen_realloc` (a glue that stops doing so no longer matches the text, and fails here);
 /// - the `TextEncoder.encodeInto` fallback: every engine has had it since 2020 (Chrome 74,
-///   Firefox 66, Safari 14.1), years before the Web Locks and IndexedDB calls the tracker needs.
-const GLUE_TRIMS: [(&str, &str); 4] = [
+///   Firefox 66, Safari 14.1), years before the Web Locks and IndexedDB calls the tracker needs;
+/// - the fresh `TextDecoder` after 2 GiB decoded (a Safari limit): the rules answer a few hundred
+///   bytes a call, a few calls a sale; a page would need millions of sales to come near it.
+const GLUE_TRIMS: [(&str, &str); 5] = [
     (
         "`WebAssembly.instantiateStreaming` failed because your server does not serve Wasm with \
          `application/wasm` MIME type. Falling back to `WebAssembly.instantiate` which is slower. \
@@ -313,6 +315,22 @@ const GLUE_TRIMS: [(&str, &str); 4] = [
 }
 ",
         "",
+    ),
+    (
+        "const MAX_SAFARI_DECODE_BYTES = 2146435072;
+let numBytesDecoded = 0;
+function decodeText(bytes) {
+    numBytesDecoded += bytes.length;
+    if (numBytesDecoded >= MAX_SAFARI_DECODE_BYTES) {
+        cachedTextDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
+        cachedTextDecoder.decode();
+        numBytesDecoded = bytes.length;
+    }
+    return cachedTextDecoder.decode(bytes);
+}
+",
+        "const decodeText = (bytes) => cachedTextDecoder.decode(bytes);
+",
     ),
 ];
 
