@@ -163,7 +163,7 @@ export async function flush(force) {
     timer = setTimeout(() => flush(force), 1000);
     return;
   }
-  outbox.settle();
+  outbox.settle(inFlight);
   schedule();
 }
 
@@ -177,7 +177,10 @@ function schedule() {
 
 /** Every unconfirmed sale by sendBeacon, within the budget (the page is going away). */
 function beaconAll() {
-  if (!target || !navigator.sendBeacon) return;
+  if (!target) return;
+  // What still waits (in flight included) keeps its mark past this page (mark.js).
+  outbox.settle();
+  if (!navigator.sendBeacon) return;
   // A sale whose request has left goes on without the page; one that only waits for its lock has
   // not left yet and must go by beacon. An unchecked sale goes as the page handed it: the proxy
   // applies the same rules, with the attribution from the cookies.

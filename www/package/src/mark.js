@@ -6,27 +6,59 @@
 // Chromium is two synchronous calls to the browser process (ARCHITECTURE.md has the figures). The
 // localStorage key stays where IndexedDB cannot answer (no `databases()`, as in Firefox before
 // 126; IndexedDB refused, as in some private modes and sandboxed frames), and for the tracker and
-// older loaders. Both are written when a sale is stored, both removed once none waits (the
-// tracker settles the outbox after every delivery, so the page after a purchase stays quiet).
-// A write finds the key already there when nothing removed it since the last write, and then
-// leaves both as they are: removal takes the key first and the database after, and IndexedDB
-// runs an origin's opens and deletions in order, so the key present means the database follows.
-// A thank-you page writes twice (the sale as handed over, then as checked): one database opened.
+// older loaders.
+//
+// Why the database only when a sale outlives the page's own attempt: touching IndexedDB costs a
+// page about 1 ms of main thread too (measured on the thank-you page, `SALEBEACON_BENCH_AB`), and
+// most sales are delivered by the page that recorded them. So the key is written with every
+// stored sale (`set`, the page uses localStorage anyway), the database only once a sale stays
+// waiting at a settle point (`persist`: the sale queued, a failed attempt, the page hidden or
+// going away), and removed only when it may exist (`clear`): this page made it, the key was there
+// when this page first looked (an earlier page may have made it), or the loader found it (`found`:
+// this also heals a database left behind when one tab delivered another tab's sale). A page
+// closed while its only sale is in flight may leave the key without the database: its keepalive
+// request still goes, and should it fail, the next working page (or an engine that reads the key)
+// sends the sale again.
 import * as storage from './storage.js';
 import { PREFIX, OUTBOX_KEY } from './contract.js';
 
+const NAME = PREFIX + OUTBOX_KEY;
+let before; // the key as this page first found it
+let made = false; // this page opened the database
+let seen = false; // the loader found the database
+
+const first = () => (before ??= storage.get(OUTBOX_KEY) === '1');
+
+/** The loader started the tracker because it found the database. */
+export function found() {
+  seen = true;
+}
+
+/** A sale is stored: the key. */
 export function set() {
-  if (storage.get(OUTBOX_KEY) === '1') return;
-  storage.set(OUTBOX_KEY, '1');
+  first();
+  if (storage.get(OUTBOX_KEY) !== '1') storage.set(OUTBOX_KEY, '1');
+}
+
+/** A sale stays waiting beyond this page's attempt: the database too (once per page). */
+export function persist() {
+  set();
+  if (made) return;
+  made = true;
   try {
-    const r = indexedDB.open(PREFIX + OUTBOX_KEY);
+    const r = indexedDB.open(NAME);
     r.onsuccess = () => r.result.close();
   } catch (_) {}
 }
 
-export function clear() {
+/** No sale waits (or consent denied: `all`): the key goes, and the database where it may exist. */
+export function clear(all) {
+  const was = first();
   storage.remove(OUTBOX_KEY);
-  try {
-    indexedDB.deleteDatabase(PREFIX + OUTBOX_KEY);
-  } catch (_) {}
+  if (all || was || made || seen) {
+    made = seen = false;
+    try {
+      indexedDB.deleteDatabase(NAME);
+    } catch (_) {}
+  }
 }

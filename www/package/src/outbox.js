@@ -11,8 +11,8 @@
 //   with a console error), and meanwhile goes by beacon if the page closes: the proxy applies the
 //   same rules.
 // - `salebeacon:outbox`: set while any sale may be waiting (mark.js: also the name of an empty
-//   IndexedDB database). The loader checks this mark to know whether a quiet page has work
-//   without loading anything else.
+//   IndexedDB database, made once a sale outlives the page's attempt). The loader checks this
+//   mark to know whether a quiet page has work without loading anything else.
 // - `salebeacon:d:<order_id>`: when this browser delivered that order, so a reloaded thank-you
 //   page answers `duplicate` without a request. Pruned once per page view, off the critical path:
 //   entries past the attribution window go, and the oldest past LEDGER_MAX.
@@ -61,9 +61,15 @@ export function raw() {
 
 export const removeRaw = (key) => storage.remove(key);
 
-/** Clears the marker once no sale waits (checked by one pass over storage). */
-export function settle() {
-  if (!waiting().length && !storage.keys(R).length) mark.clear();
+/**
+ * The mark after a page's attempt (mark.js): made to last while a sale waits that is not `busy`
+ * (orders this page is sending right now: their own outcome settles them), removed when none
+ * waits at all.
+ */
+export function settle(busy) {
+  const w = waiting();
+  if (storage.keys(R).length || w.some((id) => !busy || !busy.has(id))) mark.persist();
+  else if (!w.length) mark.clear();
 }
 
 export const wasDelivered = (orderId) => storage.get(D + orderId) !== null;
@@ -88,5 +94,5 @@ export function prune(keepMs) {
 /** Everything the tracker stored about sales (consent denied). */
 export function clear() {
   for (const k of [...storage.keys(O), ...storage.keys(D), ...storage.keys(R)]) storage.remove(k);
-  mark.clear();
+  mark.clear(true);
 }

@@ -12,8 +12,9 @@ import { parseOptions } from './options.js';
 import { getCookie, setCookie, autoDomain } from './cookies.js';
 import * as storage from './storage.js';
 import * as outbox from './outbox.js';
+import * as mark from './mark.js';
 import * as delivery from './delivery.js';
-import { need, provide, loaded, putFields, later } from './rules.js';
+import { need, provide, loaded, putFields } from './rules.js';
 
 export { isSaleBeaconError };
 
@@ -135,6 +136,9 @@ export async function init(options, hints) {
     domain: undefined,
   };
   if (hints) {
+    // Started with no rules to fetch: the loader found the waiting mark (or a command that does
+    // not need them), so the mark's database may exist (mark.js).
+    if (!(hints.need || []).length) mark.found();
     provide('visit', hints.visit);
     provide('order', hints.order);
   }
@@ -183,9 +187,7 @@ export async function init(options, hints) {
   } else {
     delivery.start(target());
     if (may()) {
-      // In a task of its own: what waits is read (one pass, however many wait) after init has
-      // resolved, so a page's `ready` and its first sale do not wait behind a long outbox.
-      later().then(() => delivery.flush(true));
+      delivery.flush(true);
       setTimeout(() => outbox.prune(keepMs()), 2000);
     }
   }
@@ -291,7 +293,11 @@ export async function trackSale(sale) {
   } catch (_) {
     // The module did not load (offline, proxy down): the sale waits, unchecked, for a later page.
   }
-  if (!m) return { status: isBlocked ? 'blocked' : 'queued' };
+  if (!m) {
+    // The raw sale waits for a later page: its mark must outlast this one.
+    if (key) outbox.settle();
+    return { status: isBlocked ? 'blocked' : 'queued' };
+  }
   let r = check(m, plain);
   if (r.unattributed && !isBlocked && !pending && !t.aff && (await recover())) {
     // This browser's storage lost it (Safari's 7-day cap on script cookies); the proxy's
