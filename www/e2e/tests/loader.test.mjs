@@ -460,6 +460,26 @@ test(`${ENGINE}: after a sale is sent, nothing is marked as waiting: the next qu
   assert.equal(after.tracker, false);
 });
 
+test(`${ENGINE}: a mark database left with nothing waiting costs one view: the tracker removes it, the next quiet page is the loader alone`, async () => {
+  const page = await stack.newPage();
+  // What one tab can leave when it delivered another tab's sale: the database, no key, no sale.
+  await page.goto(`${stack.site}${QUIET_PAGE}`);
+  await page.evaluate((name) => new Promise((r, j) => {
+    const q = indexedDB.open(name);
+    q.onsuccess = () => (q.result.close(), r());
+    q.onerror = () => j(q.error);
+  }), MARK);
+  assert.deepEqual(await databases(page), [MARK]);
+  assert.equal(await page.evaluate(() => localStorage.getItem('salebeacon:outbox')), null);
+  const view = await quietView(page, '?stale=1');
+  assert.equal(view.tracker, true, 'the loader found the database and started the tracker');
+  await waitFor(async () => !(await databases(page)).includes(MARK), { what: 'the stale database to be removed' });
+  await stack.front.reset();
+  const after = await quietView(page);
+  assert.deepEqual(await embedFiles(), LOADER_ONLY);
+  assert.equal(after.tracker, false);
+});
+
 test(`${ENGINE}: where IndexedDB cannot list its databases, a quiet page finds a waiting sale by the localStorage mark`, async () => {
   const page = await stack.newPage();
   const orderId = `ORD-LIST-${Date.now().toString(36)}`;
