@@ -990,28 +990,22 @@ async function main() {
 
     const apiKey = `sk_test_${crypto.randomBytes(12).toString('hex')}`;
     const sandbox = await startProcess('sandbox', bin('salebeacon-sandbox'), ['--listen', '127.0.0.1:0', '--api-key', apiKey], {}, /listening on (http:\/\/\S+)/, path.join(tmp, 'sandbox.log'));
-    const proxy = await startProcess(
-      'proxy',
-      bin('salebeacon-proxy'),
-      ['--listen', '127.0.0.1:0', '--upstream', sandbox.match[1], '--db', path.join(tmp, 'outbox.sqlite3'), '--db-sync', 'normal', '--static-dir', PKG, '--site-dir', siteDir, '--rate-limit-per-minute', '0'],
-      { GROWI_API_KEY: apiKey, SALEBEACON_ADMIN_TOKEN: crypto.randomBytes(18).toString('hex'), RUST_LOG: process.env.RUST_LOG || 'warn', NO_COLOR: '1' },
-      /listening on (http:\/\/\S+)/,
-      path.join(tmp, 'proxy.log'),
-    );
-    const proxyOrigin = new URL(proxy.match[1]).origin;
-    env.site = proxyOrigin;
-    if (AB_PKG) {
-      // A second proxy serving the other pkg/ (same sandbox, same site): the A/B mode's B side.
-      const b = await startProcess(
-        'proxy-b',
+    // A proxy serving `pkgDir` and the site, in front of the sandbox; returns its origin.
+    const startProxy = async (name, pkgDir) => {
+      const p = await startProcess(
+        name,
         bin('salebeacon-proxy'),
-        ['--listen', '127.0.0.1:0', '--upstream', sandbox.match[1], '--db', path.join(tmp, 'outbox-b.sqlite3'), '--db-sync', 'normal', '--static-dir', AB_PKG, '--site-dir', siteDir, '--rate-limit-per-minute', '0'],
+        ['--listen', '127.0.0.1:0', '--upstream', sandbox.match[1], '--db', path.join(tmp, `${name}.sqlite3`), '--db-sync', 'normal', '--static-dir', pkgDir, '--site-dir', siteDir, '--rate-limit-per-minute', '0'],
         { GROWI_API_KEY: apiKey, SALEBEACON_ADMIN_TOKEN: crypto.randomBytes(18).toString('hex'), RUST_LOG: process.env.RUST_LOG || 'warn', NO_COLOR: '1' },
         /listening on (http:\/\/\S+)/,
-        path.join(tmp, 'proxy-b.log'),
+        path.join(tmp, `${name}.log`),
       );
-      env.siteB = new URL(b.match[1]).origin;
-    }
+      return new URL(p.match[1]).origin;
+    };
+    const proxyOrigin = await startProxy('proxy', PKG);
+    env.site = proxyOrigin;
+    // The A/B mode's B side: a second proxy serving the other pkg/ (same sandbox, same site).
+    if (AB_PKG) env.siteB = await startProxy('proxy-b', AB_PKG);
     let servedBy = 'salebeacon-proxy (--static-dir, --site-dir; its brotli copies)';
     if (!(await proxySendsBrotli(proxyOrigin))) {
       // An older proxy binary: the same .br files through a stand-in, so the bytes stay honest.

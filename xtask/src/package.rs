@@ -275,7 +275,7 @@ pub fn content_hash(bytes: &[u8]) -> String {
 /// through.
 /// - the two warnings: 79 B brotli;
 /// - `passStringToWasm0`'s branch for a call without `realloc`: every call in both glues passes
-///   `__wbindgen_realloc` (a glue that stops doing so no longer matches the text, and fails here);
+///   `__wbindgen_realloc` (`trim_glue` checks that every call still does, and fails otherwise);
 /// - the `TextEncoder.encodeInto` fallback: every engine has had it since 2020 (Chrome 74,
 ///   Firefox 66, Safari 14.1), years before the Web Locks and IndexedDB calls the tracker needs;
 /// - the fresh `TextDecoder` after 2 GiB decoded (a Safari limit): the rules answer a few hundred

@@ -23,11 +23,16 @@ import * as storage from './storage.js';
 import { PREFIX, OUTBOX_KEY } from './contract.js';
 
 const NAME = PREFIX + OUTBOX_KEY;
-let before; // the key as this page first found it
+let before; // whether the key was there when this page first looked
 let made = false; // this page opened the database
 let seen = false; // the loader found the database
 
-const first = () => (before ??= storage.get(OUTBOX_KEY) === '1');
+/** Whether the key is there now (the first look is remembered as `before`). */
+function look() {
+  const on = storage.get(OUTBOX_KEY) === '1';
+  before ??= on;
+  return on;
+}
 
 /** The loader started the tracker because it found the database. */
 export function found() {
@@ -36,8 +41,7 @@ export function found() {
 
 /** A sale is stored: the key. */
 export function set() {
-  first();
-  if (storage.get(OUTBOX_KEY) !== '1') storage.set(OUTBOX_KEY, '1');
+  if (!look()) storage.set(OUTBOX_KEY, '1');
 }
 
 /** A sale stays waiting beyond this page's attempt: the database too (once per page). */
@@ -53,9 +57,9 @@ export function persist() {
 
 /** No sale waits (or consent denied: `all`): the key goes, and the database where it may exist. */
 export function clear(all) {
-  const was = first();
+  look();
   storage.remove(OUTBOX_KEY);
-  if (all || was || made || seen) {
+  if (all || before || made || seen) {
     made = seen = false;
     try {
       indexedDB.deleteDatabase(NAME);
