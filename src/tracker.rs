@@ -86,6 +86,50 @@ pub fn sale(fields: Fields, aff: &str, vid: &str, window_days: u32, now: i64) ->
     }
 }
 
+/// What a page's URL means for attribution, typed: the browser's [`capture`] and the proxy's
+/// capture at the edge (`POST /touch`) both come here, so they cannot disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureOutcome {
+    /// The attribution to keep, if any.
+    pub kept: Option<Attribution>,
+    /// Whether it differs from the stored one (so the stored copies are refreshed).
+    pub changed: bool,
+    /// Every recognised parameter present, valid or not (for `cleanUrl`).
+    pub present: Vec<String>,
+    /// Why a value was ignored, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// [`capture`]'s rules over decoded `pairs` in priority order (the Growi pair, then the tag
+/// parameters as configured; the tag parameters' order is their priority).
+pub fn capture_pairs(
+    pairs: &[(String, String)],
+    stored: Option<Attribution>,
+    model: Model,
+    window_days: u32,
+    now: i64,
+) -> CaptureOutcome {
+    let params: Vec<&str> = pairs
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| *k != attribution::GROWI_USER_PARAM && *k != attribution::GROWI_CAMPAIGN_PARAM)
+        .collect();
+    let captured = attribution::capture(pairs, &params);
+    let kept = attribution::apply(stored.clone(), captured.referral, model, now, window_days);
+    CaptureOutcome {
+        changed: kept.is_some() && kept != stored,
+        kept,
+        present: captured.present,
+        warnings: captured
+            .rejected
+            .iter()
+            .map(|r| {
+                crate::text::concat(&["ignored ", &r.param, "=\"", &r.value, "\": ", r.reason])
+            })
+            .collect(),
+    }
+}
+
 /// What a page's URL means for attribution. `found` holds the recognised parameters present in
 /// the URL, already decoded, in priority order (the page's tag parameters as configured, and
 /// `growi_user_id` / `growi_campaign_id`): the JavaScript side reads them with `URLSearchParams`,
@@ -102,40 +146,21 @@ pub fn capture(found: Fields, stored: &str, model: &str, window_days: u32, now: 
             _ => None,
         })
         .collect();
-    let params: Vec<&str> = pairs
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| *k != attribution::GROWI_USER_PARAM && *k != attribution::GROWI_CAMPAIGN_PARAM)
-        .collect();
-    let captured = attribution::capture(&pairs, &params);
     let model = Model::parse(model).unwrap_or_default();
-    let stored = Attribution::decode(stored);
-    let kept = attribution::apply(stored.clone(), captured.referral, model, now, window_days);
+    let out = capture_pairs(&pairs, Attribution::decode(stored), model, window_days, now);
     let mut w = ObjectWriter::new();
-    match &kept {
+    match &out.kept {
         Some(a) => w.str("aff", &a.encode()),
         None => w.raw("aff", "null"),
     }
-    w.raw(
-        "changed",
-        if kept.is_some() && kept != stored {
-            "true"
-        } else {
-            "false"
-        },
-    );
+    w.raw("changed", if out.changed { "true" } else { "false" });
     w.raw(
         "present",
-        &string_list(captured.present.iter().map(String::as_str)),
+        &string_list(out.present.iter().map(String::as_str)),
     );
-    let warnings: Vec<String> = captured
-        .rejected
-        .iter()
-        .map(|r| crate::text::concat(&["ignored ", &r.param, "=\"", &r.value, "\": ", r.reason]))
-        .collect();
     w.raw(
         "warnings",
-        &string_list(warnings.iter().map(String::as_str)),
+        &string_list(out.warnings.iter().map(String::as_str)),
     );
     w.finish()
 }

@@ -873,3 +873,162 @@ async fn a_pixel_from_a_browser_with_global_privacy_control_reads_no_tracking_co
     assert_eq!(body["campaign_affiliate_id"], "creator42");
     assert!(body.get("visitor_uid").is_none(), "{body}");
 }
+
+/// Capture at the edge: the loader hands the URL's parameters to `POST /touch`, and the proxy
+/// applies the core's capture rules and sets the tracker's cookies (script-readable) and their
+/// HttpOnly copies, on the host's registrable domain.
+#[tokio::test]
+async fn touch_with_url_params_captures_at_the_edge() {
+    let h = harness(|_| {}).await;
+    let edge = |body: Value, cookie: Option<&str>| {
+        let mut b = post("/touch").header(header::HOST, "www.shop.example.co.uk");
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        b.body(Body::from(body.to_string())).unwrap()
+    };
+    let set_cookies = |r: &Reply| -> Vec<String> {
+        r.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let named = |all: &[String], name: &str| {
+        all.iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {all:?}"))
+    };
+
+    // A first visit: a new visitor id, the creator's tag, four cookies.
+    let r = call(
+        &h,
+        edge(json!({"url_params": [["ref", "creator42"]]}), None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let v = r.json();
+    let aff = v["aff"].as_str().expect("an attribution").to_owned();
+    assert_eq!(
+        Attribution::decode(&aff).map(|a| a.referral),
+        Some(Referral::Tag("creator42".into()))
+    );
+    let vid = v["vid"].as_str().unwrap().to_owned();
+    assert!(salebeacon::visitor::is_uuid_v4(&vid), "{vid}");
+    assert_eq!(v["present"], json!(["ref"]));
+    assert_eq!(v["warnings"], json!([]));
+    let all = set_cookies(&r);
+    assert_eq!(all.len(), 4, "{all:?}");
+    let script = named(&all, "sb_aff");
+    assert!(script.starts_with(&format!("sb_aff={aff};")), "{script}");
+    assert!(
+        !script.contains("HttpOnly"),
+        "the tracker reads it: {script}"
+    );
+    assert!(script.contains("Domain=example.co.uk"), "{script}");
+    assert!(named(&all, "sb_aff_h").contains("HttpOnly"));
+    assert!(named(&all, "sb_vid").starts_with(&format!("sb_vid={vid};")));
+    assert!(named(&all, "sb_vid_h").contains("HttpOnly"));
+
+    // The next landing, first click: the stored attribution (from the cookie) and visitor stay.
+    let cookie = format!("sb_aff={aff}; sb_vid={vid}");
+    let r = call(
+        &h,
+        edge(
+            json!({"url_params": [["ref", "other"]], "model": "first_click"}),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    let v = r.json();
+    assert_eq!(
+        (v["aff"].as_str(), v["vid"].as_str()),
+        (Some(aff.as_str()), Some(vid.as_str()))
+    );
+    // Last click (the default) replaces it; the Growi pair wins over a tag.
+    let r = call(
+        &h,
+        edge(
+            json!({"url_params": [["growi_user_id", "7"], ["growi_campaign_id", "9"], ["ref", "other"]]}),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    let kept = Attribution::decode(r.json()["aff"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        kept.referral,
+        Referral::Growi {
+            user_id: 7,
+            campaign_id: 9
+        }
+    );
+    // An invalid tag is a warning the loader prints; nothing to keep, the visitor id only.
+    let r = call(&h, edge(json!({"url_params": [["ref", "bad tag!"]]}), None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!(v["aff"], Value::Null);
+    assert_eq!(v["present"], json!(["ref"]));
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("ref=\"bad tag!\""),
+        "{v}"
+    );
+    let all = set_cookies(&r);
+    assert_eq!(all.len(), 2, "{all:?}");
+    // An explicit cookie domain of the page's is used within the host; an operator's wins.
+    let r = call(
+        &h,
+        edge(
+            json!({"url_params": [["ref", "c"]], "domain": "shop.example.co.uk"}),
+            None,
+        ),
+    )
+    .await;
+    assert!(named(&set_cookies(&r), "sb_aff").contains("Domain=shop.example.co.uk"));
+    let h2 = harness(|c| c.cookie_domain = Some("example.net".into())).await;
+    let r = call(&h2, edge(json!({"url_params": [["ref", "c"]]}), None)).await;
+    assert!(named(&set_cookies(&r), "sb_aff").contains("Domain=example.net"));
+}
+
+#[tokio::test]
+async fn touch_with_url_params_names_every_bad_field() {
+    let h = harness(|_| {}).await;
+    let r = call(
+        &h,
+        post("/touch")
+            .body(Body::from(
+                json!({"url_params": [["ref"]], "model": "linear", "window_days": 0, "domain": 5, "aff": "x"})
+                    .to_string(),
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let v = r.json();
+    let mut fields: Vec<&str> = v["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["field"].as_str().unwrap())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["aff", "domain", "model", "url_params", "window_days"],
+        "{v}"
+    );
+    assert!(r.header("set-cookie").is_none());
+    let r = call(
+        &h,
+        post("/touch")
+            .body(Body::from(json!({"url_params": {"ref": "x"}}).to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["issues"][0]["field"], "url_params");
+}

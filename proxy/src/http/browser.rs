@@ -110,7 +110,8 @@ pub struct TouchState {
     pub vid: Option<String>,
 }
 
-/// `POST /touch`'s body.
+/// `POST /touch`'s body: either what the tracker captured (`aff`, `vid`), or, from the script-tag
+/// loader on a same-origin page, the URL's parameters for the proxy to capture (`url_params`).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct TouchBody {
@@ -118,12 +119,21 @@ pub struct TouchBody {
     aff: Option<String>,
     /// The visitor id to keep (UUID v4, lower case).
     vid: Option<String>,
-    /// The tracker's cookie domain (`cookieDomain: "auto"`); used only within the request's host.
+    /// The tracker's cookie domain (`cookieDomain: "auto"`, or the page's explicit one); used
+    /// only within the request's host.
     domain: Option<String>,
+    /// Capture at the edge: the URL's recognised parameters as `[name, value]` pairs, in priority
+    /// order (the Growi pair, then the tag parameters as configured).
+    url_params: Option<Vec<Vec<String>>>,
+    /// With `url_params`: the attribution model (`last_click`, the default, or `first_click`).
+    model: Option<String>,
+    /// With `url_params`: the attribution window in days (default: the proxy's `window_days`).
+    window_days: Option<u32>,
 }
 
 /// `POST {base}/touch`: `{"aff": "<encoded attribution>", "vid": "<uuid v4>", "domain":
-/// "<the tracker's cookie domain>"}` → HttpOnly cookies.
+/// "<the tracker's cookie domain>"}` → HttpOnly cookies; or `{"url_params": [[name, value], ..]}`
+/// → the core's capture, the tracker's cookies and their HttpOnly copies ([`super::edge`]).
 #[utoipa::path(
     post,
     path = "/touch",
@@ -131,6 +141,7 @@ pub struct TouchBody {
     summary = "Keep the attribution in HttpOnly cookies (they outlive Safari's 7-day cap)",
     request_body(content = TouchBody, content_type = "application/json"),
     responses(
+        (status = 200, description = "Captured at the edge (`url_params`): the cookies in Set-Cookie headers", body = super::edge::EdgeCapture),
         (status = 204, description = "Stored in Set-Cookie headers"),
         (status = 400, description = "Nothing usable: every issue", body = crate::openapi::ErrorBody),
         (status = 403, description = "An origin that is not allowed", body = crate::openapi::ErrorBody),
@@ -164,6 +175,9 @@ pub async fn touch(
         }
     };
     let host = request_host(&headers, config.trust_forwarded_for).unwrap_or_default();
+    if value.contains_key(super::edge::FIELD) {
+        return super::edge::capture(config, &headers, &value, &host, secure, now);
+    }
     let domain = cookies::cookie_domain_for(config.cookie_domain.as_deref(), asked, &host);
     if let (Some(a), None) = (asked, &domain) {
         tracing::debug!(asked = a, %host, "touch: a cookie domain outside the request's host was ignored (host-only cookies)");

@@ -66,11 +66,36 @@ pub fn http_only(
     secure: bool,
     domain: Option<&str>,
 ) -> Option<HeaderValue> {
+    set_cookie(name, value, expires, now, secure, domain, true)
+}
+
+/// A `Set-Cookie` value for the tracker's own cookie (`sb_aff`, `sb_vid`), which its script
+/// reads: the attributes the tracker's `setCookie` writes, without HttpOnly.
+pub fn for_script(
+    name: &'static str,
+    value: String,
+    expires: Timestamp,
+    now: Timestamp,
+    secure: bool,
+    domain: Option<&str>,
+) -> Option<HeaderValue> {
+    set_cookie(name, value, expires, now, secure, domain, false)
+}
+
+fn set_cookie(
+    name: &'static str,
+    value: String,
+    expires: Timestamp,
+    now: Timestamp,
+    secure: bool,
+    domain: Option<&str>,
+    http_only: bool,
+) -> Option<HeaderValue> {
     let secs = (expires.millis().saturating_sub(now.millis())).max(0) / 1000;
     let at = OffsetDateTime::from_unix_timestamp(expires.millis().div_euclid(1000)).ok()?;
     let mut c = Cookie::build((name, value))
         .path("/")
-        .http_only(true)
+        .http_only(http_only)
         .same_site(SameSite::Lax)
         .secure(secure)
         .max_age(Duration::seconds(secs))
@@ -103,6 +128,18 @@ pub fn cookie_domain_for(
         && !asked.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     let within = host == asked || host.ends_with(&format!(".{asked}"));
     (plain && within).then_some(asked)
+}
+
+/// The registrable domain of `host` (`shop.example.co.uk` → `example.co.uk`), from the public
+/// suffix list (the `psl` crate): the domain the tracker's `cookieDomain: "auto"` finds by
+/// probing in the browser, which the proxy cannot do. `None` for an IP address, a single label
+/// (`localhost`) or a public suffix itself: host-only cookies, as the tracker does.
+pub fn registrable_domain(host: &str) -> Option<String> {
+    let name = host_name(host)?;
+    if !name.contains('.') {
+        return None;
+    }
+    psl::domain_str(&name).map(str::to_owned)
 }
 
 /// The host name of a `Host` header value: lower case, without the port; `None` for an IP
@@ -163,6 +200,43 @@ mod tests {
             Some("example.org".into()),
             "the operator's setting wins"
         );
+    }
+
+    #[test]
+    fn registrable_domains_follow_the_public_suffix_list() {
+        let r = |h: &str| registrable_domain(h);
+        assert_eq!(r("shop.example.com"), Some("example.com".into()));
+        assert_eq!(r("Shop.Example.co.uk:8443"), Some("example.co.uk".into()));
+        assert_eq!(r("example.com"), Some("example.com".into()));
+        assert_eq!(r("co.uk"), None, "a public suffix");
+        assert_eq!(r("localhost:8080"), None);
+        assert_eq!(r("127.0.0.1:8080"), None);
+        assert_eq!(r("[::1]:8080"), None);
+    }
+
+    #[test]
+    fn script_cookies_are_not_http_only() {
+        let now = Timestamp::from_millis(1_759_276_529_000);
+        let v = for_script(
+            "sb_aff",
+            "1~l~1~t~x".into(),
+            now.plus_days(1),
+            now,
+            false,
+            None,
+        )
+        .unwrap();
+        let v = v.to_str().unwrap();
+        assert!(!v.contains("HttpOnly"), "{v}");
+        assert!(!v.contains("Domain"), "{v}");
+        for part in [
+            "sb_aff=1~l~1~t~x",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=86400",
+        ] {
+            assert!(v.contains(part), "{part} in {v}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! outbox), and turn the outcome into a response through [`crate::error::AppError`]. No rule lives
 //! here.
 //! - [`browser`]: `POST /sales`, `POST /touch`, `GET /touch` (the tracker's endpoints);
+//! - [`edge`]: capture at the edge, `POST /touch` with the URL's parameters (the loader's call);
 //! - [`pixel`]: `GET /pixel.gif`;
 //! - [`ops`]: `GET /healthz`, `GET /metrics`;
 //! - [`admin`]: the back office's API under `/admin` (bearer token or dashboard session);
@@ -18,6 +19,7 @@ pub mod body;
 pub mod browser;
 pub mod cookies;
 pub mod dashboard;
+pub mod edge;
 pub mod files;
 pub mod ops;
 pub mod pixel;
