@@ -979,6 +979,22 @@ async fn touch_with_url_params_captures_at_the_edge() {
     );
     let all = set_cookies(&r);
     assert_eq!(all.len(), 2, "{all:?}");
+    // The data-* attributes as written: a window in digits, "auto" for the registrable domain.
+    let r = call(
+        &h,
+        edge(
+            json!({"url_params": [["ref", "c"]], "window_days": "2", "domain": "auto"}),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let script = named(&set_cookies(&r), "sb_aff");
+    assert!(script.contains("Domain=example.co.uk"), "{script}");
+    assert!(
+        script.contains("Max-Age=172800"),
+        "a 2-day window: {script}"
+    );
     // An explicit cookie domain of the page's is used within the host; an operator's wins.
     let r = call(
         &h,
@@ -1001,7 +1017,7 @@ async fn touch_with_url_params_names_every_bad_field() {
         &h,
         post("/touch")
             .body(Body::from(
-                json!({"url_params": [["ref"]], "model": "linear", "window_days": 0, "domain": 5, "aff": "x"})
+                json!({"url_params": [["ref"]], "model": "linear", "window_days": "sixty", "domain": 5, "aff": "x"})
                     .to_string(),
             ))
             .unwrap(),

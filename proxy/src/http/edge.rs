@@ -11,7 +11,10 @@
 //!
 //! The cookie domain is the one the tracker would use: the operator's `cookie_domain`, else the
 //! page's explicit `data-cookie-domain` (within the request's host), else the registrable domain
-//! of the host (what the tracker's `cookieDomain: "auto"` finds by probing).
+//! of the host (what the tracker's `cookieDomain: "auto"` finds by probing). The options arrive
+//! as the loader's data-* attributes are written (`"60"`, `"auto"`), so the loader carries no
+//! code to convert them; a value the tracker would refuse is refused here too (400), and the
+//! loader then starts the tracker, whose error names it.
 
 use super::cookies;
 use crate::config::ProxyConfig;
@@ -80,7 +83,12 @@ fn parse(body: &Map<String, Value>, default_window: u32) -> Result<Request, Vec<
     };
     let window_days = match body.get("window_days") {
         None | Some(Value::Null) => default_window,
-        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+        // A number, or its digits as text: the loader sends `data-window-days` as written.
+        Some(v) => match v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .and_then(|n| u32::try_from(n).ok())
+        {
             Some(n) if (MIN_WINDOW_DAYS..=MAX_WINDOW_DAYS).contains(&n) => n,
             _ => {
                 issues.push(Issue::new(
@@ -93,6 +101,8 @@ fn parse(body: &Map<String, Value>, default_window: u32) -> Result<Request, Vec<
     };
     let domain = match body.get("domain") {
         None | Some(Value::Null) => None,
+        // `"auto"` (the loader's `data-cookie-domain` as written): the host's registrable domain.
+        Some(Value::String(s)) if s == "auto" => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => {
             issues.push(Issue::new("domain", "must be a string"));
