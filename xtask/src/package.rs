@@ -7,9 +7,10 @@
 //! 2. per module: compile the crate for `wasm32-unknown-unknown` (`wasm-release` profile, only
 //!    that module's feature), generate its glue with `wasm-bindgen --target web`, shrink it with
 //!    `wasm-opt -Oz --converge` (skipped with `--dev`);
-//! 3. bundle and minify with esbuild: the tracker with both glues into `index.js` (the npm entry,
+//! 3. bundle and minify with esbuild: the tracker with the `order` glue into `index.js` (the npm entry,
 //!    ESM, loading its modules with `new URL(<the .wasm>, import.meta.url)` where bundlers see
-//!    it), GA4 capture into `ga4.js` (imported by the tracker only where a page asks for it), and
+//!    it), GA4 capture into `ga4.js` (imported by the tracker only where a page asks for it), the
+//!    `visit` glue into `visit.js` (imported only where a page needs the `visit` rules), and
 //!    the loader into `salebeacon.js` (an IIFE for the script tag);
 //! 4. write content-hashed copies of everything but the loader and point the loader at them;
 //! 5. copy the hand-kept package files (`package.json`, `index.d.ts`, README, LICENSE) and print
@@ -194,18 +195,22 @@ pub fn build_with(opts: Options, found: &tools::Tools) -> Result<PathBuf> {
         cmd::command(esbuild)
             .arg(stage.join("tracker.js"))
             .args(["--bundle", "--format=esm", "--target=es2020", minify])
-            // GA4 capture is a file of its own, imported only by pages that ask for it.
+            // GA4 capture and the `visit` glue are files of their own, imported only by pages
+            // that need them.
             .arg(format!("--external:./{GA4}"))
+            .arg(format!("--external:./{VISIT_GLUE}"))
             .arg(format!("--outfile={}", pkg.join("index.js").display())),
     )
     .context("bundling the tracker (esbuild)")?;
-    cmd::run(
-        cmd::command(esbuild)
-            .arg(stage.join(GA4))
-            .args(["--bundle", "--format=esm", "--target=es2020", minify])
-            .arg(format!("--outfile={}", pkg.join(GA4).display())),
-    )
-    .context("bundling GA4 capture (esbuild)")?;
+    for part in [GA4, VISIT_GLUE] {
+        cmd::run(
+            cmd::command(esbuild)
+                .arg(stage.join(part))
+                .args(["--bundle", "--format=esm", "--target=es2020", minify])
+                .arg(format!("--outfile={}", pkg.join(part).display())),
+        )
+        .with_context(|| format!("bundling {part} (esbuild)"))?;
+    }
 
     cmd::header("content-hashed embed files");
     let hashed = hash_embed(&pkg)?;
@@ -219,6 +224,7 @@ pub fn build_with(opts: Options, found: &tools::Tools) -> Result<PathBuf> {
             .arg(format!("--define:__RUNTIME__='{}'", hashed.index))
             .arg(format!("--define:__VISIT__='{}'", hashed.visit))
             .arg(format!("--define:__ORDER__='{}'", hashed.order))
+            .arg(format!("--define:__VISIT_GLUE__='{}'", hashed.visit_glue))
             .arg(format!("--outfile={}", pkg.join(LOADER).display())),
     )
     .context("bundling the loader (esbuild)")?;
@@ -258,6 +264,8 @@ pub fn build_with(opts: Options, found: &tools::Tools) -> Result<PathBuf> {
 pub const LOADER: &str = "salebeacon.js";
 /// GA4 capture (`capture: ['ga4']`): the tracker imports it only on pages that ask for it.
 pub const GA4: &str = "ga4.js";
+/// The `visit` module's glue: the tracker imports it only on pages that need the `visit` rules.
+pub const VISIT_GLUE: &str = "visit.js";
 
 /// 40 bits of FNV-1a as 10 hex digits: a cache key for a file's content (not a security hash).
 pub fn content_hash(bytes: &[u8]) -> String {
@@ -370,6 +378,8 @@ pub struct Hashed {
     pub index: String,
     pub visit: String,
     pub order: String,
+    /// The `visit` glue's hashed name (the loader starts it with the `visit` module).
+    pub visit_glue: String,
     /// Every file written.
     pub written: Vec<String>,
 }
@@ -403,14 +413,20 @@ pub fn hash_embed(pkg: &Path) -> Result<Hashed> {
         )?;
         names.push(hashed);
     }
-    let ga4 = read(GA4)?;
-    let ga4_hashed = write(format!("ga4.{}.js", content_hash(&ga4)), &ga4)?;
-    index = replace_once(
-        &index,
-        &format!("./{GA4}"),
-        &format!("./{ga4_hashed}"),
-        "index.js",
-    )?;
+    let mut parts = Vec::new();
+    for part in [GA4, VISIT_GLUE] {
+        let text = read(part)?;
+        let stem = part.trim_end_matches(".js");
+        let hashed = write(format!("{stem}.{}.js", content_hash(&text)), &text)?;
+        index = replace_once(
+            &index,
+            &format!("./{part}"),
+            &format!("./{hashed}"),
+            "index.js",
+        )?;
+        parts.push(hashed);
+    }
+    let visit_glue = parts.pop().context("the visit glue")?;
     let index_hashed = write(
         format!("index.{}.js", content_hash(index.as_bytes())),
         index.as_bytes(),
@@ -421,6 +437,7 @@ pub fn hash_embed(pkg: &Path) -> Result<Hashed> {
         index: index_hashed,
         visit,
         order,
+        visit_glue,
         written,
     })
 }
@@ -464,9 +481,10 @@ mod tests {
         std::fs::write(dir.join("salebeacon_visit_bg.wasm"), b"\0asm v").unwrap();
         std::fs::write(dir.join("salebeacon_order_bg.wasm"), b"\0asm o").unwrap();
         std::fs::write(dir.join("ga4.js"), "export function watch() {}").unwrap();
+        std::fs::write(dir.join("visit.js"), "export function put() {}").unwrap();
         std::fs::write(
             dir.join("index.js"),
-            "new URL('./salebeacon_visit_bg.wasm', import.meta.url); new URL('./salebeacon_order_bg.wasm', import.meta.url); import('./ga4.js');",
+            "new URL('./salebeacon_visit_bg.wasm', import.meta.url); new URL('./salebeacon_order_bg.wasm', import.meta.url); import('./ga4.js'); import('./visit.js');",
         )
         .unwrap();
         let h = hash_embed(&dir).unwrap();
@@ -484,6 +502,13 @@ mod tests {
             .find(|n| n.starts_with("ga4.") && *n != "ga4.js")
             .unwrap();
         assert!(index.contains(&format!("import('./{ga4}')")), "{index}");
+        // And the `visit` glue.
+        let glue = h
+            .written
+            .iter()
+            .find(|n| n.starts_with("visit.") && *n != "visit.js")
+            .unwrap();
+        assert!(index.contains(&format!("import('./{glue}')")), "{index}");
         for name in &h.written {
             assert!(dir.join(name).is_file(), "{name}");
         }

@@ -127,7 +127,12 @@ pub const PAGES: [(&str, &[&str], u64); 3] = [
     ("quiet page", &["salebeacon.js"], QUIET_BUDGET_BROTLI),
     (
         "landing page",
-        &["salebeacon.js", "index.js", "salebeacon_visit_bg.wasm"],
+        &[
+            "salebeacon.js",
+            "index.js",
+            "visit.js",
+            "salebeacon_visit_bg.wasm",
+        ],
         WORKING_BUDGET_BROTLI,
     ),
     (

@@ -303,15 +303,16 @@ test(`${ENGINE}: the embed loads content-hashed files cached for a year; only th
       const p = e.path.split('?')[0];
       return e.method === 'GET' && p.startsWith('/salebeacon/') && /\.(js|wasm)$/.test(p);
     });
-  await waitFor(async () => (await files()).some((e) => e.path.endsWith('.wasm') && e.status !== null), { what: 'the wasm to load' });
+  await waitFor(async () => (await files()).filter((e) => /\.(wasm|js)$/.test(e.path) && e.status !== null).length >= 4, { what: 'the wasm and the scripts to load' });
   const seen = new Map((await files()).map((e) => [e.path.split('?')[0], e.cache_control]));
   const paths = [...seen.keys()].sort();
   assert.equal(seen.get('/salebeacon/salebeacon.js'), 'no-cache', JSON.stringify([...seen]));
   const hashed = paths.filter((p) => p !== '/salebeacon/salebeacon.js');
   assert.deepEqual(
     hashed.map((p) => p.replace(/\.[0-9a-f]{10}\./, '.<hash>.')),
-    // A landing page: the tracker and the rules module that captures (not the one that records).
-    ['/salebeacon/index.<hash>.js', '/salebeacon/salebeacon_visit_bg.<hash>.wasm'],
+    // A landing page whose tracker starts (the shop's banner asks for the API with `ready`): the
+    // tracker, the rules module that captures and its glue (not the one that records).
+    ['/salebeacon/index.<hash>.js', '/salebeacon/salebeacon_visit_bg.<hash>.wasm', '/salebeacon/visit.<hash>.js'],
   );
   for (const p of hashed) assert.equal(seen.get(p), 'public, max-age=31536000, immutable', p);
   await page.close();
@@ -367,16 +368,33 @@ test(`${ENGINE}: a quiet page (the two-line embed, no parameter, nothing stored)
   assert.deepEqual(again.resources.filter((p) => p.startsWith('/salebeacon/')), LOADER_ONLY);
   assert.equal(again.tracker, false);
 
-  // The same page with a creator's parameter, for a new visitor, has work: the log and the page
-  // see the tracker and the visit module load (what the assertions above would have caught).
+  // The same page with a creator's parameter, for a new visitor, has work, done at the edge: the
+  // loader hands the parameter to the proxy on this origin (POST /touch), which captures with the
+  // core's rules and sets the cookies; no tracker, no module is downloaded.
   const fresh = await stack.newPage();
   await stack.front.reset();
   const working = await quietView(fresh, '?ref=creator42');
-  const hashed = (p) => p.replace(/\.[0-9a-f]{10}\./, '.<hash>.');
-  const expected = ['/salebeacon/index.<hash>.js', '/salebeacon/salebeacon.js', '/salebeacon/salebeacon_visit_bg.<hash>.wasm'];
-  assert.deepEqual([...new Set((await embedFiles()).map(hashed))].sort(), expected);
-  assert.deepEqual([...new Set(working.resources.filter((p) => p.startsWith('/salebeacon/')).map(hashed))].sort(), expected);
-  assert.equal(working.tracker, true);
+  assert.deepEqual(await embedFiles(), LOADER_ONLY, 'a landing page captured at the edge fetches the loader only');
+  assert.deepEqual(working.resources.filter((p) => p.startsWith('/salebeacon/') && !p.endsWith('/touch')), LOADER_ONLY);
+  assert.equal(working.tracker, false);
+  const touches = (await stack.front.requests()).filter((e) => e.method === 'POST' && e.path === '/salebeacon/touch');
+  assert.equal(touches.length, 1, JSON.stringify(touches));
+  assert.deepEqual(JSON.parse(touches[0].body).url_params, [['ref', 'creator42']]);
+  const cookies = await fresh.evaluate(() => document.cookie);
+  assert.match(cookies, /(^|; )sb_aff=1~l~\d+~t~creator42(;|$)/, 'the tracker\'s cookie, readable by its script');
+  assert.match(cookies, /(^|; )sb_vid=[0-9a-f-]{36}(;|$)/);
+  assert.doesNotMatch(cookies, /sb_aff_h/, 'the proxy\'s copy is HttpOnly');
+  // A tag the core refuses is named on the console, as the tracker would.
+  await quietView(fresh, '?ref=bad%20tag!');
+  await waitFor(async () => (await fresh.consoleLines()).some((l) => l.startsWith('warn') && l.includes('ignored ref="bad tag!"')), {
+    what: 'the warning about the refused tag',
+  });
+  // The thank-you page that follows records a sale credited to the creator the edge captured.
+  const orderId = `ORD-EDGE-${Date.now().toString(36)}`;
+  await fresh.goto(`${stack.site}${THANKS_PAGE}?order_id=${orderId}`);
+  await fresh.waitForFunction(() => document.documentElement.dataset.result, undefined, { timeoutMs: 15000 });
+  assert.equal(await fresh.evaluate(() => document.documentElement.dataset.result), 'sent');
+  assert.equal((await stack.waitForSale(orderId)).campaign_affiliate_id, 'creator42');
 });
 
 test(`${ENGINE}: a sale left waiting in the outbox (proxy unreachable) goes out on the next view of a quiet page`, async () => {

@@ -10,7 +10,8 @@
 // once, side by side, and the tracker then replays the queue (embed.js).
 //
 // The build (cargo xtask build) bundles this with contract.js and fills in __RUNTIME__,
-// __VISIT__ and __ORDER__: the content-hashed file names of the tracker and its two modules.
+// __VISIT__, __ORDER__ and __VISIT_GLUE__: the content-hashed file names of the tracker, its two
+// modules and the `visit` module's glue.
 import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js';
 
 (function (w, d) {
@@ -29,7 +30,7 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
   for (const k of ['model', 'cookieDomain', 'consent', 'capture']) if (a[k]) o[k] = a[k];
   for (const k of ['respectGpc', 'cleanUrl']) if (a[k] != null) o[k] = a[k] != 'false' && a[k] != '0';
   const noCode = () => d.querySelector(`script[type="application/json"][data-${N}-sale]`);
-  let boot;
+  let boot, edge;
 
   // Fetches the tracker and the rules modules `need` names side by side, then hands over.
   function start(need) {
@@ -37,7 +38,10 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
     const url = (f) => new URL(f, dir).href;
     const hints = { need };
     for (const m of need) hints[m] = hints[m] || fetch(url(m == 'visit' ? __VISIT__ : __ORDER__));
-    return (boot = import(url(__RUNTIME__)).then(
+    // The `visit` rules' glue too, so it does not wait for the tracker to ask for it.
+    hints.visit && import(url(__VISIT_GLUE__)).catch(() => {});
+    // After a capture at the edge has settled, so the tracker reads the cookies it set.
+    return (boot = Promise.resolve(edge).then(() => import(url(__RUNTIME__))).then(
       (m) => m._boot(m, stub, o, hints),
       (e) => console.error(`${N}: could not load the tracker`, e),
     ));
@@ -48,7 +52,9 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
   for (const c of q) if (c[0] == 'init' && c[1] && c[1].params) params = c[1].params;
   const search = new URLSearchParams(location.search);
   const need = [];
-  if (GROWI_PARAMS.concat(params).some((p) => search.has(p)) || q.some((c) => c[0] == 'ready')) need.push('visit');
+  // The recognised parameters present, in priority order (what they are worth is the core's call).
+  const found = GROWI_PARAMS.concat(params).filter((p, i, all) => search.has(p) && all.indexOf(p) == i);
+  if (found.length || q.some((c) => c[0] == 'ready')) need.push('visit');
   if (q.some((c) => c[0] == 'sale') || noCode()) need.push('order');
   // GA4 capture (data-capture="ga4"; ga4.js in the tracker reads the events): a purchase in the
   // dataLayer is work, whether pushed before this ran or later. (`[1]`: gtag's arguments.)
@@ -62,7 +68,27 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
     };
     bought(dl) && need.push('visit', 'order');
   }
-  if (need.length || q.some((c) => c[0] != 'init')) return void start(need);
+  // Capture at the edge: a landing page with nothing else to do, whose proxy is on this origin,
+  // hands the creator's parameters (and the data-* options as written) to the proxy, which
+  // applies the core's rules and sets the cookies (POST /touch, proxy/src/http/edge.rs): no
+  // tracker is downloaded. Anything else (a queued command, consent to wait for, Global Privacy
+  // Control, cleanUrl, an answer that is not a capture) goes the tracker's way, which captures
+  // in the WebAssembly. (`need == 'visit'`: the list is exactly ['visit'].)
+  const e = o.endpoint;
+  edge =
+    need == 'visit' && !q.length && e[0] == '/' && e[1] != '/' && !o.cleanUrl && (o.consent || 'granted') == 'granted' &&
+    !(o.respectGpc != false && navigator.globalPrivacyControl) &&
+    fetch(e + '/touch', {
+      method: 'POST',
+      body: JSON.stringify({ url_params: found.map((p) => [p, search.get(p)]), model: a.model, window_days: a.windowDays, domain: a.cookieDomain }),
+      keepalive: true,
+    })
+      .then((r) => r.json())
+      .then((r) => {
+        for (const m of r.warnings) console.warn(`${N}: ${m}`);
+      })
+      .catch(() => void start(['visit']));
+  if (!edge && (need.length || q.some((c) => c[0] != 'init'))) return void start(need);
   // Quiet so far: the first command that needs the tracker loads it; so does a no-code sale
   // printed later in the page.
   w[N] = function () {

@@ -6,13 +6,14 @@
 // - `order`: validate a sale, schedule retries; what a thank-you page needs.
 // A page downloads at most what it uses. Each is fetched and compiled once (streaming compilation,
 // off the main thread where the browser can), from a source the loader may hand over early.
-// Named imports, so the bundle keeps only what is called (not the glue's initSync).
-import initVisit, { put as vPut, capture, describe, visitor, minorUnits } from './salebeacon_visit.js';
+// Named imports, so the bundle keeps only what is called (not the glue's initSync). The `visit`
+// glue is a file of its own (visit.js), imported when first needed: the thank-you page, the page
+// that weighs most, does not download it.
 import initOrder, { put as oPut, sale, nextAttempt } from './salebeacon_order.js';
 
 const glue = {
-  visit: [initVisit, { put: vPut, capture, describe, visitor, minorUnits }],
-  order: [initOrder, { put: oPut, sale, nextAttempt }],
+  visit: () => import('./visit.js').then((g) => [g.default, g]),
+  order: () => [initOrder, { put: oPut, sale, nextAttempt }],
 };
 // Written out literally so that bundlers (Vite, webpack 5) see the assets and ship them.
 const urls = {
@@ -34,11 +35,15 @@ export const later = () => new Promise((r) => setTimeout(r));
 /** Loads one module, once; resolves with its exports. */
 export function need(which) {
   if (!loading[which]) {
-    const [init, exports] = glue[which];
+    let exports;
     // Started in a task of its own, and the task ends once the module is instantiated: its body
     // may be consumed on the main thread (all of it, when it has already arrived), so neither
     // what called nor what uses it shares that task. No long task at start-up on a slow phone.
-    loading[which] = later().then(() => init({ module_or_path: sources[which] ?? urls[which]() })).then(later).then(
+    loading[which] = later()
+      .then(glue[which])
+      .then(([init, x]) => ((exports = x), init({ module_or_path: sources[which] ?? urls[which]() })))
+      .then(later)
+      .then(
       () => (ready[which] = exports),
       (e) => {
         loading[which] = undefined;
