@@ -5,9 +5,11 @@
 // outbox (a mark says so, checked without blocking: mark.js), a command that needs the tracker
 // is queued (sale, consent, ready), or the page holds a no-code sale (<script
 // type="application/json" data-salebeacon-sale>). The loader decides only *whether* there is
-// work, never what a value is worth: that is the tracker's WebAssembly. A quiet page costs this
-// file and nothing else; a working page fetches the tracker and the rules module it needs at
-// once, side by side, and the tracker then replays the queue (embed.js).
+// work, never what a value is worth: that is the tracker's WebAssembly (or, for a landing page
+// captured at the edge, the same rules in the proxy). A quiet page costs this file and nothing
+// else; so does a plain landing page on a same-origin proxy (one POST /touch); any other working
+// page fetches the tracker and the rules module it needs at once, side by side, and the tracker
+// then replays the queue (embed.js).
 //
 // The build (cargo xtask build) bundles this with contract.js and fills in __RUNTIME__,
 // __VISIT__, __ORDER__ and __VISIT_GLUE__: the content-hashed file names of the tracker, its two

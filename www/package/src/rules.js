@@ -44,12 +44,12 @@ export function need(which) {
       .then(([init, x]) => ((exports = x), init({ module_or_path: sources[which] ?? urls[which]() })))
       .then(later)
       .then(
-      () => (ready[which] = exports),
-      (e) => {
-        loading[which] = undefined;
-        throw e;
-      },
-    );
+        () => (ready[which] = exports),
+        (e) => {
+          loading[which] = undefined;
+          throw e;
+        },
+      );
   }
   return loading[which];
 }
