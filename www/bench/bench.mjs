@@ -786,7 +786,7 @@ function specs(sink) {
       quiet: { path: 'sb.html' },
       quietWarm: { path: 'sb.html', warm: true },
       work: [
-        { label: 'landing', path: `sb.html?ref=${SB_AFF}`, expect: (r) => /\/salebeacon\/touch$/.test(r.url) && r.status === 204, delivered: (m) => m.reqs.some((r) => /\/touch$/.test(r.url) && r.status === 204) },
+        { label: 'landing', path: `sb.html?ref=${SB_AFF}`, expect: (r) => /\/salebeacon\/touch$/.test(r.url) && r.status >= 200 && r.status < 300, delivered: (m) => m.reqs.some((r) => /\/touch$/.test(r.url) && r.status >= 200 && r.status < 300) },
         { label: 'thank-you', path: 'sb-thanks.html', cookies: affCookie, signal: 'done', delivered: (m) => m.signals.done === 'sent' },
       ],
     },
