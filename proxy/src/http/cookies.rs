@@ -69,20 +69,9 @@ pub fn http_only(
     set_cookie(name, value, expires, now, secure, domain, true)
 }
 
-/// A `Set-Cookie` value for the tracker's own cookie (`sb_aff`, `sb_vid`), which its script
-/// reads: the attributes the tracker's `setCookie` writes, without HttpOnly.
-pub fn for_script(
-    name: &'static str,
-    value: String,
-    expires: Timestamp,
-    now: Timestamp,
-    secure: bool,
-    domain: Option<&str>,
-) -> Option<HeaderValue> {
-    set_cookie(name, value, expires, now, secure, domain, false)
-}
-
-fn set_cookie(
+/// A `Set-Cookie` value for a `SameSite=Lax`, `Path=/` cookie that expires at `expires`;
+/// `http_only: false` for the tracker's own cookies (`sb_aff`, `sb_vid`), which its script reads.
+pub fn set_cookie(
     name: &'static str,
     value: String,
     expires: Timestamp,
@@ -217,13 +206,14 @@ mod tests {
     #[test]
     fn script_cookies_are_not_http_only() {
         let now = Timestamp::from_millis(1_759_276_529_000);
-        let v = for_script(
+        let v = set_cookie(
             "sb_aff",
             "1~l~1~t~x".into(),
             now.plus_days(1),
             now,
             false,
             None,
+            false,
         )
         .unwrap();
         let v = v.to_str().unwrap();

@@ -182,13 +182,16 @@ pub fn capture(
     })
     .into_response();
     for (name, value, until, http_only) in set {
-        let write = if http_only {
-            cookies::http_only
-        } else {
-            cookies::for_script
-        };
-        let header = write(name, value, until, now, secure, domain.as_deref())
-            .ok_or_else(|| AppError::Internal(format!("cannot write the {name} cookie")))?;
+        let header = cookies::set_cookie(
+            name,
+            value,
+            until,
+            now,
+            secure,
+            domain.as_deref(),
+            http_only,
+        )
+        .ok_or_else(|| AppError::Internal(format!("cannot write the {name} cookie")))?;
         r.headers_mut().append(header::SET_COOKIE, header);
     }
     r.headers_mut()
