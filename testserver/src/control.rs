@@ -1,4 +1,4 @@
-//! The tests' control API under `/__test/`: read and clear the request log, switch offline.
+//! The tests' control API under `/__test/`: read and clear the request log, switch offline, hold.
 //!
 //! These routes are for the test process, not for pages: they are not recorded, and nothing
 //! under `/__test/` is ever forwarded or served from the site.
@@ -6,6 +6,8 @@
 //! - `GET /__test/requests`: the log as a JSON array (see [`crate::LogEntry`]), oldest first;
 //! - `POST /__test/reset`: clears it (`204`);
 //! - `PUT /__test/offline` with body `true` or `false`: the offline switch (`204`); `GET` reads it.
+//! - `PUT /__test/hold` with body `true` or `false`: the hold switch (`204`): while on, API calls
+//!   wait unanswered; when it goes off, the ones waiting are dropped like offline ones.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,6 +20,7 @@ use crate::TestServer;
 pub const REQUESTS: &str = "/__test/requests";
 pub const RESET: &str = "/__test/reset";
 pub const OFFLINE: &str = "/__test/offline";
+pub const HOLD: &str = "/__test/hold";
 
 pub async fn requests(State(state): State<TestServer>) -> Response {
     ([("cache-control", "no-store")], Json(state.log().entries())).into_response()
@@ -33,18 +36,38 @@ pub async fn get_offline(State(state): State<TestServer>) -> Json<bool> {
 }
 
 pub async fn put_offline(State(state): State<TestServer>, body: Bytes) -> Response {
-    let offline = match body.trim_ascii() {
-        b"true" => true,
-        b"false" => false,
-        _ => {
-            return (
-                StatusCode::BAD_REQUEST,
-                "PUT /__test/offline takes `true` or `false`",
-            )
-                .into_response()
-        }
+    let Some(offline) = switch(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "PUT /__test/offline takes `true` or `false`",
+        )
+            .into_response();
     };
     state.set_offline(offline);
     tracing::info!(offline, "offline switch");
     StatusCode::NO_CONTENT.into_response()
+}
+
+pub async fn put_hold(State(state): State<TestServer>, body: Bytes) -> Response {
+    match switch(&body) {
+        Some(held) => {
+            state.set_held(held);
+            tracing::info!(held, "hold switch");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            "PUT /__test/hold takes `true` or `false`",
+        )
+            .into_response(),
+    }
+}
+
+/// A switch's body: `true` or `false`.
+fn switch(body: &[u8]) -> Option<bool> {
+    match body.trim_ascii() {
+        b"true" => Some(true),
+        b"false" => Some(false),
+        _ => None,
+    }
 }

@@ -12,9 +12,11 @@
 //! - forwards every `/salebeacon/...` request unchanged to the real proxy ([`forward`]), so the
 //!   proxy's file serving, cookies and same-origin checks run exactly as in production;
 //! - records every request it handles ([`log`]) and answers the tests' control API under
-//!   `/__test/` ([`control`]): the log, a reset, and an offline switch;
+//!   `/__test/` ([`control`]): the log, a reset, an offline switch and a hold switch;
 //! - runs its own accept loop ([`server`]): while offline, API calls under `/salebeacon/` get no
-//!   answer at all, the connection is reset, which the page sees as a network failure.
+//!   answer at all, the connection is reset, which the page sees as a network failure; while held,
+//!   they wait unanswered until the hold is lifted, and are then reset the same way (a request
+//!   still in flight when its page goes away, and failing after).
 //!
 //! [`app`] builds the router (testable with `tower::ServiceExt::oneshot`); [`serve`] runs it on a
 //! listener; the binary is a thin shell around them.
@@ -37,7 +39,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 pub use inject::Injection;
@@ -83,6 +85,7 @@ struct Inner {
     site: site::Site,
     log: RequestLog,
     offline: AtomicBool,
+    held: AtomicBool,
     forwarder: forward::Forwarder,
 }
 
@@ -96,6 +99,7 @@ impl TestServer {
                 options,
                 log: RequestLog::default(),
                 offline: AtomicBool::new(false),
+                held: AtomicBool::new(false),
                 forwarder,
             }),
         }
@@ -118,6 +122,22 @@ impl TestServer {
         self.inner.offline.store(offline, Ordering::SeqCst);
     }
 
+    pub fn held(&self) -> bool {
+        self.inner.held.load(Ordering::SeqCst)
+    }
+
+    pub fn set_held(&self, held: bool) {
+        self.inner.held.store(held, Ordering::SeqCst);
+    }
+
+    /// Waits while the hold switch is on (at most [`HOLD_MAX`]).
+    async fn hold(&self) {
+        let until = tokio::time::Instant::now() + HOLD_MAX;
+        while self.held() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Whether `path` belongs to the proxy (the base path itself or anything under it).
     pub fn is_proxy_path(&self, path: &str) -> bool {
         let base = self.inner.options.base_path.trim_end_matches('/');
@@ -128,6 +148,9 @@ impl TestServer {
     }
 }
 
+/// The longest an API call waits while held, so a test that forgets the switch cannot hang it.
+pub const HOLD_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The router: the control API under `/__test/`, then everything else through [`front`].
 pub fn app(state: TestServer) -> Router {
     Router::new()
@@ -137,6 +160,7 @@ pub fn app(state: TestServer) -> Router {
             control::OFFLINE,
             get(control::get_offline).put(control::put_offline),
         )
+        .route(control::HOLD, put(control::put_hold))
         .fallback(front)
         .with_state(state)
 }
@@ -173,7 +197,13 @@ async fn front(State(state): State<TestServer>, req: Request) -> Response {
         .log()
         .record(req.method(), req.uri(), req.headers(), body.as_deref());
     let response = if to_proxy {
-        if state.offline() && !forward::is_file_request(req.method(), &path) {
+        let api = !forward::is_file_request(req.method(), &path);
+        if api && state.held() {
+            state.hold().await;
+            let mut r = Response::new(Body::empty());
+            r.extensions_mut().insert(DropConnection);
+            r
+        } else if state.offline() && api {
             let mut r = Response::new(Body::empty());
             r.extensions_mut().insert(DropConnection);
             r

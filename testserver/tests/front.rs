@@ -313,3 +313,52 @@ async fn the_offline_switch_marks_api_calls_only() {
     .await;
     assert!(api.extensions().get::<DropConnection>().is_none());
 }
+
+#[tokio::test]
+async fn the_hold_switch_keeps_api_calls_waiting_then_drops_them() {
+    let f = fixture(None);
+    let put = |body: &'static str| Request::put("/__test/hold").body(Body::from(body)).unwrap();
+    assert_eq!(
+        call(&f.state, put("soon")).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        call(&f.state, put("true")).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(f.state.held());
+    // A file still loads at once while API calls wait.
+    let file = call(
+        &f.state,
+        Request::get("/salebeacon/salebeacon.js")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(file.extensions().get::<DropConnection>().is_none());
+    let state = f.state.clone();
+    let waiting = tokio::spawn(async move {
+        call(
+            &state,
+            Request::post("/salebeacon/sales")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    assert!(!waiting.is_finished(), "the API call waits while held");
+    let logged = log(&f.state).await;
+    assert_eq!(
+        logged.last().map(|e| e.status),
+        Some(None),
+        "recorded, unanswered"
+    );
+    call(&f.state, put("false")).await;
+    let answer = waiting.await.unwrap();
+    assert!(
+        answer.extensions().get::<DropConnection>().is_some(),
+        "dropped once the hold is lifted"
+    );
+    assert_eq!(log(&f.state).await.last().map(|e| e.status), Some(Some(0)));
+}
