@@ -31,6 +31,11 @@ pub const STORAGE_PREFIX: &str = "salebeacon:";
 /// localStorage key and the name of an empty IndexedDB database (`www/package/src/mark.js`), what
 /// the script-tag loader checks to know whether a quiet page has work.
 pub const OUTBOX_MARKER: &str = "outbox";
+/// The key (after the prefix, then a unique suffix) of a sale kept as the page handed it, before
+/// the rules checked it: written by the tracker while its `order` module loads
+/// (`www/package/src/outbox.js`) and by the loader while it hands a sale to the proxy (a sale at
+/// the edge); the next tracker checks and sends whatever such a key still holds.
+pub const RAW_SALE_KEY: &str = "r:";
 
 /// The consent states of the browser API, the default first.
 pub const CONSENT_STATES: [&str; 3] = ["granted", "pending", "denied"];
@@ -106,6 +111,7 @@ pub fn javascript() -> String {
         format!("export const VID_COOKIE = '{VID_COOKIE}';"),
         format!("export const PREFIX = '{STORAGE_PREFIX}';"),
         format!("export const OUTBOX_KEY = '{OUTBOX_MARKER}';"),
+        format!("export const RAW_KEY = '{RAW_SALE_KEY}';"),
         format!("export const SALES_PATH = '{SALES_PATH}';"),
         format!("export const TOUCH_PATH = '{TOUCH_PATH}';"),
         format!("export const STATUS_DUPLICATE = '{STATUS_DUPLICATE}';"),

@@ -266,6 +266,8 @@ export async function startStack({ proxyArgs = [], proxyEnv = {}, sitePages = nu
         reset: () => control('reset', { method: 'POST' }),
         /** While on, API calls under /salebeacon/ get a reset connection (files still load). */
         setOffline: (on) => control('offline', { method: 'PUT', body: on ? 'true' : 'false' }),
+        /** While on, API calls under /salebeacon/ wait unanswered; switched off, they are reset. */
+        setHeld: (on) => control('hold', { method: 'PUT', body: on ? 'true' : 'false' }),
         /** The POSTs to /salebeacon/sales that reached the server, mentioning `orderId` if given. */
         salePosts: async (orderId) =>
           (await stack.front.requests()).filter(

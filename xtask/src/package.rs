@@ -10,8 +10,10 @@
 //! 3. bundle and minify with esbuild: the tracker with the `order` glue into `index.js` (the npm entry,
 //!    ESM, loading its modules with `new URL(<the .wasm>, import.meta.url)` where bundlers see
 //!    it), GA4 capture into `ga4.js` (imported by the tracker only where a page asks for it), the
-//!    `visit` glue into `visit.js` (imported only where a page needs the `visit` rules), and
-//!    the loader into `salebeacon.js` (an IIFE for the script tag);
+//!    `visit` glue into `visit.js` (imported only where a page needs the `visit` rules), the
+//!    sale at the edge into `sale.js` (imported by the loader only on a thank-you page it can
+//!    serve without the tracker), and the loader into `salebeacon.js` (an IIFE for the script
+//!    tag);
 //! 4. write content-hashed copies of everything but the loader and point the loader at them;
 //! 5. copy the hand-kept package files (`package.json`, `index.d.ts`, README, LICENSE) and print
 //!    the size table, per kind of page.
@@ -202,7 +204,7 @@ pub fn build_with(opts: Options, found: &tools::Tools) -> Result<PathBuf> {
             .arg(format!("--outfile={}", pkg.join("index.js").display())),
     )
     .context("bundling the tracker (esbuild)")?;
-    for part in [GA4, VISIT_GLUE] {
+    for part in [GA4, VISIT_GLUE, EDGE_SALE] {
         cmd::run(
             cmd::command(esbuild)
                 .arg(stage.join(part))
@@ -225,6 +227,7 @@ pub fn build_with(opts: Options, found: &tools::Tools) -> Result<PathBuf> {
             .arg(format!("--define:__VISIT__='{}'", hashed.visit))
             .arg(format!("--define:__ORDER__='{}'", hashed.order))
             .arg(format!("--define:__VISIT_GLUE__='{}'", hashed.visit_glue))
+            .arg(format!("--define:__SALE__='{}'", hashed.sale))
             .arg(format!("--outfile={}", pkg.join(LOADER).display())),
     )
     .context("bundling the loader (esbuild)")?;
@@ -266,6 +269,9 @@ pub const LOADER: &str = "salebeacon.js";
 pub const GA4: &str = "ga4.js";
 /// The `visit` module's glue: the tracker imports it only on pages that need the `visit` rules.
 pub const VISIT_GLUE: &str = "visit.js";
+/// A sale at the edge: the loader imports it only on a thank-you page it can serve without the
+/// tracker (not part of the npm package, whose pages run the tracker).
+pub const EDGE_SALE: &str = "sale.js";
 
 /// 40 bits of FNV-1a as 10 hex digits: a cache key for a file's content (not a security hash).
 pub fn content_hash(bytes: &[u8]) -> String {
@@ -380,6 +386,8 @@ pub struct Hashed {
     pub order: String,
     /// The `visit` glue's hashed name (the loader starts it with the `visit` module).
     pub visit_glue: String,
+    /// The sale at the edge's hashed name (the loader imports it).
+    pub sale: String,
     /// Every file written.
     pub written: Vec<String>,
 }
@@ -427,6 +435,8 @@ pub fn hash_embed(pkg: &Path) -> Result<Hashed> {
         parts.push(hashed);
     }
     let visit_glue = parts.pop().context("the visit glue")?;
+    let text = read(EDGE_SALE)?;
+    let sale = write(format!("sale.{}.js", content_hash(&text)), &text)?;
     let index_hashed = write(
         format!("index.{}.js", content_hash(index.as_bytes())),
         index.as_bytes(),
@@ -438,6 +448,7 @@ pub fn hash_embed(pkg: &Path) -> Result<Hashed> {
         visit,
         order,
         visit_glue,
+        sale,
         written,
     })
 }
@@ -482,6 +493,7 @@ mod tests {
         std::fs::write(dir.join("salebeacon_order_bg.wasm"), b"\0asm o").unwrap();
         std::fs::write(dir.join("ga4.js"), "export function watch() {}").unwrap();
         std::fs::write(dir.join("visit.js"), "export function put() {}").unwrap();
+        std::fs::write(dir.join("sale.js"), "export function sell() {}").unwrap();
         std::fs::write(
             dir.join("index.js"),
             "new URL('./salebeacon_visit_bg.wasm', import.meta.url); new URL('./salebeacon_order_bg.wasm', import.meta.url); import('./ga4.js'); import('./visit.js');",
@@ -505,6 +517,13 @@ mod tests {
                 .unwrap();
             assert!(index.contains(&format!("import('./{copy}')")), "{index}");
         }
+        // The sale at the edge: a hashed copy for the loader, the tracker does not import it.
+        assert!(
+            h.sale.starts_with("sale.") && h.sale != EDGE_SALE,
+            "{}",
+            h.sale
+        );
+        assert!(h.written.contains(&h.sale) && !index.contains(&h.sale));
         for name in &h.written {
             assert!(dir.join(name).is_file(), "{name}");
         }

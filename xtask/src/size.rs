@@ -123,7 +123,7 @@ pub fn group(n: u64) -> String {
 }
 
 /// What each kind of page downloads with the script-tag embed, and its budget.
-pub const PAGES: [(&str, &[&str], u64); 3] = [
+pub const PAGES: [(&str, &[&str], u64); 4] = [
     ("quiet page", &["salebeacon.js"], QUIET_BUDGET_BROTLI),
     (
         "landing page",
@@ -138,6 +138,11 @@ pub const PAGES: [(&str, &[&str], u64); 3] = [
     (
         "thank-you page",
         &["salebeacon.js", "index.js", "salebeacon_order_bg.wasm"],
+        WORKING_BUDGET_BROTLI,
+    ),
+    (
+        "thank-you page, sale at the edge",
+        &["salebeacon.js", "sale.js"],
         WORKING_BUDGET_BROTLI,
     ),
 ];

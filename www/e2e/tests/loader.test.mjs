@@ -397,6 +397,142 @@ test(`${ENGINE}: a quiet page (the two-line embed, no parameter, nothing stored)
   assert.equal((await stack.waitForSale(orderId)).campaign_affiliate_id, 'creator42');
 });
 
+/** The page's salebeacon localStorage keys, sorted. */
+const ourKeys = (page) => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('salebeacon:')).sort());
+/** The sale at the edge's file, content-hashed. */
+const SALE_FILE = /^\/salebeacon\/sale\.[0-9a-f]{10}\.js$/;
+
+/** A visitor who came from creator42: the landing page captured at the edge (the loader alone). */
+async function fromCreator(page) {
+  await quietView(page, '?ref=creator42');
+  await waitFor(() => page.evaluate(() => document.cookie.includes('sb_aff=')), { what: 'the edge to set sb_aff' });
+}
+
+/** The thank-you page for `orderId`; returns the status (or `error:<code>`) its callback saw. */
+async function thankYou(page, orderId, path = THANKS_PAGE) {
+  await page.goto(`${stack.site}${path}?order_id=${orderId}`);
+  await page.waitForFunction(() => document.documentElement.dataset.result, undefined, { timeoutMs: 15000 });
+  return page.evaluate(() => document.documentElement.dataset.result);
+}
+
+test(`${ENGINE}: a thank-you page after a creator's link records the sale at the edge: no tracker, one POST as the page handed it, sent and credited; a reload answers duplicate`, async () => {
+  const page = await stack.newPage();
+  await fromCreator(page);
+  await stack.front.reset();
+  const orderId = `ORD-EDGE-SALE-${Date.now().toString(36)}`;
+  assert.equal(await thankYou(page, orderId), 'sent');
+  // The loader and the small sale file; no tracker, no rules module.
+  const files = await embedFiles();
+  assert.equal(files[0], '/salebeacon/salebeacon.js', JSON.stringify(files));
+  assert.match(files[1] || '', SALE_FILE, JSON.stringify(files));
+  assert.equal(files.length, 2, JSON.stringify(files));
+  assert.equal(await page.evaluate(() => window.salebeacon.loaded === true), false, 'the tracker did not start');
+  // The proxy got the sale as the page handed it, and credited it from the visitor's cookies.
+  const posts = await stack.front.salePosts(orderId);
+  assert.deepEqual(posts.map((p) => p.status), [202]);
+  assert.deepEqual(JSON.parse(posts[0].body), { order_id: orderId, total: 2500, currency: 'usd' });
+  const sale = await stack.waitForSale(orderId);
+  assert.equal(sale.campaign_affiliate_id, 'creator42');
+  assert.equal(sale.total, 2500);
+  // Reported on the console as the tracker reports a sale; nothing kept, nothing marked.
+  assert.ok((await page.consoleLines()).includes(`info: salebeacon: order ${orderId}: sent`), (await page.consoleLines()).join('\n'));
+  assert.deepEqual(await ourKeys(page), [], 'nothing stored');
+  assert.deepEqual(await databases(page), [], 'no mark');
+  // The reload: the proxy knows the order id.
+  await stack.front.reset();
+  assert.equal(await thankYou(page, orderId), 'duplicate');
+  assert.deepEqual((await stack.front.salePosts(orderId)).map((p) => p.status), [200]);
+  assert.equal((await stack.sandbox.sales()).filter((s) => s.external_id === orderId).length, 1, 'one sale at Growi');
+});
+
+test(`${ENGINE}: a thank-you page without a creator's cookie goes the tracker's way: unattributed, nothing sent`, async () => {
+  const page = await stack.newPage();
+  await stack.front.reset();
+  const orderId = `ORD-ORGANIC-${Date.now().toString(36)}`;
+  assert.equal(await thankYou(page, orderId), 'unattributed');
+  const files = await embedFiles();
+  assert.ok(files.some((p) => /^\/salebeacon\/index\.[0-9a-f]{10}\.js$/.test(p)), JSON.stringify(files));
+  assert.ok(!files.some((p) => SALE_FILE.test(p)), JSON.stringify(files));
+  assert.deepEqual(await stack.front.salePosts(orderId), [], 'no sale request');
+});
+
+test(`${ENGINE}: a sale at the edge the proxy refuses goes to the tracker, whose error names every bad field`, async () => {
+  const page = await stack.newPage();
+  page.expectProblems(/^salebeacon: invalid sale/);
+  await fromCreator(page);
+  await quietView(page); // a page of the shop without the creator's parameter
+  await stack.front.reset();
+  const out = await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        window.salebeacon('sale', { order_id: 'EDGE-BAD', total: 'ten', currency: 'usd', customer_email: 'nope' }, (e, r) =>
+          resolve(e ? { name: e.name, code: e.code, fields: e.issues.map((i) => i.field).sort() } : r),
+        );
+      }),
+  );
+  assert.deepEqual(out, { name: 'SaleBeaconError', code: 'invalid_sale', fields: ['customer_email', 'total'] });
+  // The proxy's rules refused it first (422); the tracker's said why, and sent nothing more.
+  assert.deepEqual((await stack.front.salePosts('EDGE-BAD')).map((p) => p.status), [422]);
+  assert.equal(await page.evaluate(() => window.salebeacon.loaded === true), true, 'the tracker took over');
+  assert.deepEqual(await ourKeys(page).then((k) => k.filter((x) => x.includes(':r:') || x.includes(':o:'))), [], 'nothing left waiting');
+  assert.deepEqual(await page.unhandledRejections(), []);
+});
+
+test(`${ENGINE}: a sale at the edge whose page goes before the answer is kept, and the next page delivers it once`, async () => {
+  const page = await stack.newPage();
+  const context = page.context;
+  await fromCreator(page);
+  await stack.front.reset();
+  const orderId = `ORD-EDGE-GONE-${Date.now().toString(36)}`;
+  // The proxy stops answering: the sale's request waits, and the visitor leaves.
+  await stack.front.setHeld(true);
+  try {
+    await page.goto(`${stack.site}${THANKS_PAGE}?order_id=${orderId}`);
+    await waitFor(async () => (await stack.front.salePosts(orderId)).length === 1, { what: 'the sale request' });
+    await page.close();
+    await sleep(500);
+    // The request that waited fails: its connection is reset (and so is any retry of it).
+    await stack.front.setOffline(true);
+    await stack.front.setHeld(false);
+    await sleep(1000);
+  } finally {
+    await stack.front.setHeld(false);
+    await stack.front.setOffline(false);
+  }
+  // (status 0: reset by the server; none: the browser gave up on it first)
+  const held = await stack.front.salePosts(orderId);
+  assert.ok(held.length >= 1 && held.every((p) => !p.status), JSON.stringify(held));
+  assert.equal(await stack.proxy.sale(orderId), null, 'the proxy never got it');
+  // Kept: the sale as the page handed it, under the tracker's key for unchecked sales, and the
+  // mark. (Seen from a page of the shop without the embed.)
+  const next = await stack.newPage({ context });
+  await next.goto(`${stack.site}/dev/blank.html`);
+  const keys = await ourKeys(next);
+  const raw = keys.filter((k) => k.startsWith('salebeacon:r:'));
+  assert.equal(raw.length, 1, JSON.stringify(keys));
+  assert.ok(keys.includes(MARK), JSON.stringify(keys));
+  assert.deepEqual(JSON.parse(await next.evaluate((k) => localStorage.getItem(k), raw[0])).sale, { order_id: orderId, total: 2500, currency: 'usd' });
+  // The mark's database, which a quiet page's loader checks, is made as the page goes in Chromium
+  // and WebKit; Firefox does not complete an IndexedDB open during unload, so there the sale
+  // waits for the next page that runs the tracker.
+  if (ENGINE !== 'firefox') {
+    assert.deepEqual(await databases(next), [MARK]);
+    await stack.front.reset();
+    const view = await quietView(next);
+    assert.equal(view.tracker, true, 'the mark started the tracker');
+  } else {
+    await stack.front.reset();
+    await land(next, `${stack.site}/`);
+  }
+  const sale = await stack.waitForSale(orderId);
+  assert.equal(sale.campaign_affiliate_id, 'creator42');
+  assert.deepEqual((await stack.front.salePosts(orderId)).map((p) => p.status), [202]);
+  await waitFor(async () => (await ourKeys(next)).filter((k) => k.includes(':r:') || k.includes(':o:')).length === 0, {
+    what: 'nothing left waiting',
+  });
+  assert.equal((await stack.sandbox.sales()).filter((s) => s.external_id === orderId).length, 1);
+});
+
 test(`${ENGINE}: a sale left waiting in the outbox (proxy unreachable) goes out on the next view of a quiet page`, async () => {
   const page = await stack.newPage();
   const context = page.context;

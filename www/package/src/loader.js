@@ -6,15 +6,16 @@
 // is queued (sale, consent, ready), or the page holds a no-code sale (<script
 // type="application/json" data-salebeacon-sale>). The loader decides only *whether* there is
 // work, never what a value is worth: that is the tracker's WebAssembly (or, for a landing page
-// captured at the edge, the same rules in the proxy). A quiet page costs this file and nothing
-// else; so does a plain landing page on a same-origin proxy (one POST /touch); any other working
-// page fetches the tracker and the rules module it needs at once, side by side, and the tracker
-// then replays the queue (embed.js).
+// captured at the edge and a sale at the edge, the same rules in the proxy). A quiet page costs this file and nothing
+// else; so does a plain landing page on a same-origin proxy (one POST /touch), and a thank-you
+// page whose visitor came from a creator (sale.js and one POST /sales: a sale at the edge); any
+// other working page fetches the tracker and the rules module it needs at once, side by side,
+// and the tracker then replays the queue (embed.js).
 //
 // The build (cargo xtask build) bundles this with contract.js and fills in __RUNTIME__,
-// __VISIT__, __ORDER__ and __VISIT_GLUE__: the content-hashed file names of the tracker, its two
-// modules and the `visit` module's glue.
-import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js';
+// __VISIT__, __ORDER__, __VISIT_GLUE__ and __SALE__: the content-hashed file names of the
+// tracker, its two modules, the `visit` module's glue and the sale at the edge.
+import { AFF_COOKIE, DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js';
 
 (function (w, d) {
   const N = 'salebeacon';
@@ -32,12 +33,13 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
   for (const k of ['model', 'cookieDomain', 'consent', 'capture']) if (a[k]) o[k] = a[k];
   for (const k of ['respectGpc', 'cleanUrl']) if (a[k] != null) o[k] = a[k] != 'false' && a[k] != '0';
   const noCode = () => d.querySelector(`script[type="application/json"][data-${N}-sale]`);
+  const mark = PREFIX + OUTBOX_KEY;
+  const url = (f) => new URL(f, dir).href;
   let boot, edge;
 
   // Fetches the tracker and the rules modules `need` names side by side, then hands over.
   function start(need) {
     if (boot) return boot;
-    const url = (f) => new URL(f, dir).href;
     const hints = { need };
     for (const m of need) hints[m] = hints[m] || fetch(url(m == 'visit' ? __VISIT__ : __ORDER__));
     // The `visit` rules' glue too, so it does not wait for the tracker to ask for it.
@@ -57,7 +59,6 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
   // The recognised parameters present, in priority order (what they are worth is the core's call).
   const found = GROWI_PARAMS.concat(params).filter((p, i, all) => search.has(p) && all.indexOf(p) == i);
   if (found.length || q.some((c) => c[0] == 'ready')) need.push('visit');
-  if (q.some((c) => c[0] == 'sale') || noCode()) need.push('order');
   // GA4 capture (data-capture="ga4"; ga4.js in the tracker reads the events): a purchase in the
   // dataLayer is work, whether pushed before this ran or later. (`[1]`: gtag's arguments.)
   const dl = a.capture && (w.dataLayer = w.dataLayer || []);
@@ -70,16 +71,35 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
     };
     bought(dl) && need.push('visit', 'order');
   }
-  // Capture at the edge: a landing page with nothing else to do, whose proxy is on this origin,
-  // hands the creator's parameters (and the data-* options as written) to the proxy, which
-  // applies the core's rules and sets the cookies (POST /touch, proxy/src/http/edge.rs): no
-  // tracker is downloaded. Anything else (a queued command, consent to wait for, Global Privacy
-  // Control, cleanUrl, an answer that is not a capture) goes the tracker's way, which captures
-  // in the WebAssembly. (`need == 'visit'`: the list is exactly ['visit'].)
+  // The proxy is on this origin and may be told at once (consent not withheld, no Global Privacy
+  // Control): the two edge paths below. Either hands the proxy what the page gave, as given; the
+  // proxy applies the core's rules natively. Whatever is not plainly taken goes the tracker's way.
   const e = o.endpoint;
+  const near = e[0] == '/' && e[1] != '/' && (o.consent || 'granted') == 'granted' && !(o.respectGpc != false && navigator.globalPrivacyControl);
+
+  // A sale at the edge (sale.js): on a page with no capture to make and no options set in
+  // script, a sale whose visitor came from a creator (the `sb_aff` cookie is there; whether it
+  // is still worth anything is the proxy's call) goes to the proxy as the page handed it, and no
+  // tracker is downloaded. Most purchases come from no creator: those, and whatever the proxy
+  // does not plainly take, go to the tracker (`hand`). The cookie is asked for asynchronously
+  // where the browser can (Cookie Store API): `document.cookie` is a synchronous call to the
+  // browser process, the dearest thing such a page would do (1-4 ms, measured in a trace).
+  const edgeable = () => !boot && near && !found.length && !dl && q.every((c) => c[0] == 'sale' || (c[0] == 'init' && !c[1]));
+  const hand = (c) => (w[N].loaded ? w[N].apply(0, c) : (q.push(c), start(['order'])));
+  const sell = (c) =>
+    new Promise((r) => r(w.cookieStore ? cookieStore.get(AFF_COOKIE) : RegExp(`(^|; )${AFF_COOKIE}=`).test(d.cookie)))
+      .catch(() => 0)
+      .then((y) => (y && edgeable() ? import(url(__SALE__)).then((m) => m.sell(c, e, hand), () => hand(c)) : hand(c)));
+  if (noCode()) need.push('order');
+  else if (q.some((c) => c[0] == 'sale')) edgeable() ? q.splice(0).map((c) => c[0] == 'sale' && sell(c)) : need.push('order');
+
+  // Capture at the edge: a landing page with nothing else to do hands the creator's parameters
+  // (and the data-* options as written) to the proxy, which applies the core's rules and sets
+  // the cookies (POST /touch, proxy/src/http/edge.rs): no tracker is downloaded. Anything else
+  // (a queued command, cleanUrl, an answer that is not a capture) goes the tracker's way, which
+  // captures in the WebAssembly. (`need == 'visit'`: the list is exactly ['visit'].)
   edge =
-    need == 'visit' && !q.length && e[0] == '/' && e[1] != '/' && !o.cleanUrl && (o.consent || 'granted') == 'granted' &&
-    !(o.respectGpc != false && navigator.globalPrivacyControl) &&
+    need == 'visit' && !q.length && near && !o.cleanUrl &&
     fetch(e + '/touch', {
       method: 'POST',
       body: JSON.stringify({ url_params: found.map((p) => [p, search.get(p)]), model: a.model, window_days: a.windowDays, domain: a.cookieDomain }),
@@ -96,6 +116,7 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
   w[N] = function () {
     const x = arguments;
     if (x[0] == 'init') return q.push(x), Promise.resolve();
+    if (x[0] == 'sale' && edgeable()) return sell(x);
     q.push(x);
     const p = start(x[0] == 'sale' ? ['order'] : x[0] == 'ready' ? ['visit'] : []);
     p.catch(() => {});
@@ -105,7 +126,6 @@ import { DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js'
   d.addEventListener('DOMContentLoaded', () => noCode() && start(['order']));
   // A sale an earlier page left waiting (mark.js): IndexedDB's database names answer without a
   // synchronous call to the browser; the localStorage key where IndexedDB cannot.
-  const mark = PREFIX + OUTBOX_KEY;
   new Promise((r) => r(indexedDB.databases()))
     .then((l) => l.some((x) => x.name == mark), () => localStorage.getItem(mark))
     .then((w) => w && start([]), () => {});

@@ -9,7 +9,8 @@
 //   module had not arrived yet). It is stored before any network call (the module's download is
 //   one), checked as soon as the module is there (then it becomes an `o:` entry, or is dropped
 //   with a console error), and meanwhile goes by beacon if the page closes: the proxy applies the
-//   same rules.
+//   same rules. The loader's sale at the edge (sale.js) leaves one too, when its page goes before
+//   the proxy answered.
 // - `salebeacon:outbox`: set while any sale may be waiting (mark.js: also the name of an empty
 //   IndexedDB database, made once a sale outlives the page's attempt). The loader checks this
 //   mark to know whether a quiet page has work without loading anything else.
@@ -18,11 +19,12 @@
 //   entries past the attribution window go, and the oldest past LEDGER_MAX.
 import * as storage from './storage.js';
 import * as mark from './mark.js';
+import { RAW_KEY } from './contract.js';
 
 export const LEDGER_MAX = 500;
 const O = 'o:';
 const D = 'd:';
-const R = 'r:';
+const R = RAW_KEY;
 
 /** The order ids of every waiting sale (one pass over storage, at a page's start). */
 export function waiting() {
