@@ -287,7 +287,9 @@ pub fn content_hash(bytes: &[u8]) -> String {
 /// as they can be, each in both glues: every working page's budget has no room for either. The
 /// glue is pinned with wasm-bindgen, so a changed text fails the build here rather than slipping
 /// through.
-/// - the two warnings: 79 B brotli;
+/// - the streaming warning, in fewer words;
+/// - the initialisation's support for the old call form (a bare source, with a warning): the
+///   tracker calls it one way only, with `{ module_or_path }` (rules.js);
 /// - `passStringToWasm0`'s branch for a call without `realloc`: every call in both glues passes
 ///   `__wbindgen_realloc` (`trim_glue` checks that every call still does, and fails otherwise);
 /// - the `TextEncoder.encodeInto` fallback: every engine has had it since 2020 (Chrome 74,
@@ -302,9 +304,18 @@ const GLUE_TRIMS: [(&str, &str); 5] = [
         "salebeacon: .wasm not served as application/wasm (slower start):",
     ),
     (
-        "using deprecated parameters for the initialization function; pass a single object instead",
-        "init takes one object",
+        "    if (module_or_path !== undefined) {
+        if (Object.getPrototypeOf(module_or_path) === Object.prototype) {
+            ({module_or_path} = module_or_path)
+        } else {
+            console.warn('using deprecated parameters for the initialization function; pass a single object instead')
+        }
+    }
+",
+        "    ({module_or_path} = module_or_path);
+",
     ),
+
     (
         "    if (realloc === undefined) {
         const buf = cachedTextEncoder.encode(arg);
