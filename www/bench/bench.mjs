@@ -787,6 +787,9 @@ function specs(sink) {
       quietWarm: { path: 'sb.html', warm: true },
       work: [
         { label: 'landing', path: `sb.html?ref=${SB_AFF}`, expect: (r) => /\/salebeacon\/touch$/.test(r.url) && r.status >= 200 && r.status < 300, delivered: (m) => m.reqs.some((r) => /\/touch$/.test(r.url) && r.status >= 200 && r.status < 300) },
+        // A purchase with no creator to credit: no sb_aff cookie, so the loader hands the sale to
+        // the tracker (the proxy's HttpOnly copy could still hold one), which answers unattributed.
+        { label: 'thank-you, no creator', path: 'sb-thanks.html', signal: 'done', delivered: (m) => m.signals.done === 'unattributed' },
         { label: 'thank-you', path: 'sb-thanks.html', cookies: affCookie, signal: 'done', delivered: (m) => m.signals.done === 'sent' },
       ],
     },
@@ -916,7 +919,7 @@ function report({ results, waiting, empty, drains, base }) {
     if (failed) notes.push(`${name}: the sale / event was not delivered in ${failed} of ${all.length} loads`);
   }
   table(
-    `Working page: salebeacon's landing page (?ref=${SB_AFF}) and thank-you page (a queued sale, attribution in the sb_aff cookie); each peer: a purchase event`,
+    `Working page: salebeacon's landing page (?ref=${SB_AFF}) and thank-you page (a queued sale, attribution in the sb_aff cookie: a sale at the edge), the same page for a purchase without a creator (no cookie: the tracker's way); each peer: a purchase event`,
     HEADER,
     [...sbW.map(([l, s]) => row(`salebeacon ${l}`, s, ref)), ...PEERS.map((p) => row(label(p), summarise(results[`${p.key} work`], base), ref))],
     notes,
@@ -970,7 +973,7 @@ function report({ results, waiting, empty, drains, base }) {
   console.log(`\nBudgets (salebeacon)\n\n${lines.map((l) => `- ${l}`).join('\n')}`);
 }
 
-const SB_WORK = ['landing', 'thank-you'];
+const SB_WORK = ['landing', 'thank-you, no creator', 'thank-you'];
 const WORK_SPECS = new Map();
 
 // ---------------------------------------------------------------------------------------------
