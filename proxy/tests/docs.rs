@@ -122,11 +122,7 @@ fn the_data_inventory_matches_the_code() {
         }
     }
     let outbox_js = std::fs::read_to_string(format!("{src}/outbox.js")).expect("outbox.js");
-    for (constant, suffix) in [
-        ("const O = '", "<order_id>"),
-        ("const D = '", "<order_id>"),
-        ("const R = '", "<n>"),
-    ] {
+    for (constant, suffix) in [("const O = '", "<order_id>"), ("const D = '", "<order_id>")] {
         let prefix = outbox_js
             .split(constant)
             .nth(1)
@@ -134,6 +130,16 @@ fn the_data_inventory_matches_the_code() {
             .unwrap_or_else(|| panic!("outbox.js has no {constant}"));
         keys.push(format!("{STORAGE_PREFIX}{prefix}{suffix}"));
     }
+    // Raw sales: the contract's key, in outbox.js and in the loader's sale at the edge.
+    let sale_js = std::fs::read_to_string(format!("{src}/sale.js")).expect("sale.js");
+    assert!(
+        outbox_js.contains("const R = RAW_KEY;") && sale_js.contains("PREFIX + RAW_KEY +"),
+        "the raw sale's key no longer comes from the contract"
+    );
+    keys.push(format!(
+        "{STORAGE_PREFIX}{}<n>",
+        salebeacon::contract::RAW_SALE_KEY
+    ));
     let lock_js = std::fs::read_to_string(format!("{src}/lock.js")).expect("lock.js");
     assert!(
         lock_js.contains("`lock:${orderId}`"),
