@@ -6,8 +6,9 @@
 // is queued (sale, consent, ready), or the page holds a no-code sale (<script
 // type="application/json" data-salebeacon-sale>). The loader decides only *whether* there is
 // work, never what a value is worth: that is the tracker's WebAssembly (or, for a landing page
-// captured at the edge and a sale at the edge, the same rules in the proxy). A quiet page costs this file and nothing
-// else; so does a plain landing page on a same-origin proxy (one POST /touch), and a thank-you
+// captured at the edge and a sale at the edge, the same rules in the proxy). A quiet page costs
+// this file and nothing else; so does a plain landing page on a same-origin proxy (one POST
+// /touch), and a thank-you
 // page whose visitor came from a creator (sale.js and one POST /sales: a sale at the edge); any
 // other working page fetches the tracker and the rules module it needs at once, side by side,
 // and the tracker then replays the queue (embed.js).
