@@ -36,38 +36,27 @@ pub async fn get_offline(State(state): State<TestServer>) -> Json<bool> {
 }
 
 pub async fn put_offline(State(state): State<TestServer>, body: Bytes) -> Response {
-    let Some(offline) = switch(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "PUT /__test/offline takes `true` or `false`",
-        )
-            .into_response();
-    };
-    state.set_offline(offline);
-    tracing::info!(offline, "offline switch");
-    StatusCode::NO_CONTENT.into_response()
+    put_switch("offline", &body, |on| state.set_offline(on))
 }
 
 pub async fn put_hold(State(state): State<TestServer>, body: Bytes) -> Response {
-    match switch(&body) {
-        Some(held) => {
-            state.set_held(held);
-            tracing::info!(held, "hold switch");
-            StatusCode::NO_CONTENT.into_response()
-        }
-        None => (
-            StatusCode::BAD_REQUEST,
-            "PUT /__test/hold takes `true` or `false`",
-        )
-            .into_response(),
-    }
+    put_switch("hold", &body, |on| state.set_held(on))
 }
 
-/// A switch's body: `true` or `false`.
-fn switch(body: &[u8]) -> Option<bool> {
-    match body.trim_ascii() {
-        b"true" => Some(true),
-        b"false" => Some(false),
-        _ => None,
-    }
+/// One switch's `PUT`: the body `true` or `false` sets it (`204`), anything else is a `400`.
+fn put_switch(name: &str, body: &[u8], set: impl FnOnce(bool)) -> Response {
+    let on = match body.trim_ascii() {
+        b"true" => true,
+        b"false" => false,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("PUT /__test/{name} takes `true` or `false`"),
+            )
+                .into_response()
+        }
+    };
+    set(on);
+    tracing::info!(switch = name, on, "switch");
+    StatusCode::NO_CONTENT.into_response()
 }

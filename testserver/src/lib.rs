@@ -198,12 +198,11 @@ async fn front(State(state): State<TestServer>, req: Request) -> Response {
         .record(req.method(), req.uri(), req.headers(), body.as_deref());
     let response = if to_proxy {
         let api = !forward::is_file_request(req.method(), &path);
-        if api && state.held() {
+        let held = api && state.held();
+        if held {
             state.hold().await;
-            let mut r = Response::new(Body::empty());
-            r.extensions_mut().insert(DropConnection);
-            r
-        } else if state.offline() && api {
+        }
+        if held || (api && state.offline()) {
             let mut r = Response::new(Body::empty());
             r.extensions_mut().insert(DropConnection);
             r

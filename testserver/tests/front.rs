@@ -252,20 +252,27 @@ async fn the_log_records_requests_and_resets() {
     );
 }
 
+/// `PUT /__test/{name}` with `body`: the switch's answer.
+async fn switch(state: &TestServer, name: &str, body: &'static str) -> StatusCode {
+    call(
+        state,
+        Request::put(format!("/__test/{name}"))
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await
+    .status()
+}
+
 #[tokio::test]
 async fn the_offline_switch_marks_api_calls_only() {
     let f = fixture(None);
-    let put = |body: &'static str| {
-        Request::put("/__test/offline")
-            .body(Body::from(body))
-            .unwrap()
-    };
     assert_eq!(
-        call(&f.state, put("maybe")).await.status(),
+        switch(&f.state, "offline", "maybe").await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        call(&f.state, put("true")).await.status(),
+        switch(&f.state, "offline", "true").await,
         StatusCode::NO_CONTENT
     );
     assert!(f.state.offline());
@@ -303,7 +310,7 @@ async fn the_offline_switch_marks_api_calls_only() {
     let statuses: Vec<_> = log(&f.state).await.iter().map(|e| e.status).collect();
     assert_eq!(statuses, [Some(0), Some(0), Some(502), Some(200)]);
 
-    call(&f.state, put("false")).await;
+    switch(&f.state, "offline", "false").await;
     let api = call(
         &f.state,
         Request::post("/salebeacon/sales")
@@ -317,13 +324,12 @@ async fn the_offline_switch_marks_api_calls_only() {
 #[tokio::test]
 async fn the_hold_switch_keeps_api_calls_waiting_then_drops_them() {
     let f = fixture(None);
-    let put = |body: &'static str| Request::put("/__test/hold").body(Body::from(body)).unwrap();
     assert_eq!(
-        call(&f.state, put("soon")).await.status(),
+        switch(&f.state, "hold", "soon").await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        call(&f.state, put("true")).await.status(),
+        switch(&f.state, "hold", "true").await,
         StatusCode::NO_CONTENT
     );
     assert!(f.state.held());
@@ -354,7 +360,7 @@ async fn the_hold_switch_keeps_api_calls_waiting_then_drops_them() {
         Some(None),
         "recorded, unanswered"
     );
-    call(&f.state, put("false")).await;
+    switch(&f.state, "hold", "false").await;
     let answer = waiting.await.unwrap();
     assert!(
         answer.extensions().get::<DropConnection>().is_some(),
