@@ -31,6 +31,21 @@ pub const STORAGE_PREFIX: &str = "salebeacon:";
 /// localStorage key and the name of an empty IndexedDB database (`www/package/src/mark.js`), what
 /// the script-tag loader checks to know whether a quiet page has work.
 pub const OUTBOX_MARKER: &str = "outbox";
+/// The mark's cookie: `sb_wait=1`, set by the browser's script while a sale waits beyond the page
+/// that recorded it (with the localStorage key and the database above), removed with them. It is
+/// how a proxy on the page's own origin knows, from the loader's request alone, whether a sale
+/// waits: it then serves [`LOADER_QUIET`] or [`LOADER_WAITING`] in place of [`LOADER_FILE`], and a
+/// quiet page checks nothing. Host-only and `Path=/`, so the loader's request carries it wherever
+/// the proxy's base path is; it lives as long as a waiting sale may (`OUTBOX_MAX_AGE_MS`).
+pub const WAIT_COOKIE: &str = "sb_wait";
+/// The script-tag loader, the one embed file with a stable name: it checks the mark itself.
+pub const LOADER_FILE: &str = "salebeacon.js";
+/// The loader built knowing that no sale waits: what a same-origin proxy serves for
+/// [`LOADER_FILE`] when the request carries no [`WAIT_COOKIE`] (no check on a quiet page).
+pub const LOADER_QUIET: &str = "salebeacon.quiet.js";
+/// The loader built knowing that a sale waits: served when the request carries [`WAIT_COOKIE`]
+/// (it starts the tracker at once).
+pub const LOADER_WAITING: &str = "salebeacon.waiting.js";
 /// The key (after the prefix, then a unique suffix) of a sale kept as the page handed it, before
 /// the rules checked it: written by the tracker while its `order` module loads
 /// (`www/package/src/outbox.js`) and by the loader while it hands a sale to the proxy (a sale at
@@ -112,6 +127,7 @@ pub fn javascript() -> String {
         format!("export const PREFIX = '{STORAGE_PREFIX}';"),
         format!("export const OUTBOX_KEY = '{OUTBOX_MARKER}';"),
         format!("export const RAW_KEY = '{RAW_SALE_KEY}';"),
+        format!("export const WAIT_COOKIE = '{WAIT_COOKIE}';"),
         format!("export const SALES_PATH = '{SALES_PATH}';"),
         format!("export const TOUCH_PATH = '{TOUCH_PATH}';"),
         format!("export const STATUS_DUPLICATE = '{STATUS_DUPLICATE}';"),

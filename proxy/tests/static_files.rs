@@ -291,3 +291,108 @@ async fn brotli_copies_go_to_browsers_that_take_brotli() {
     p.shutdown().await;
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_page_on_the_proxy_origin_gets_the_loader_built_for_its_mark() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("salebeacon.js"), "/* checks */").unwrap();
+    std::fs::write(pkg.join("salebeacon.js.br"), b"BR-CHECKS").unwrap();
+    std::fs::write(pkg.join("salebeacon.quiet.js"), "/* none waits */").unwrap();
+    std::fs::write(pkg.join("salebeacon.waiting.js"), "/* a sale waits */").unwrap();
+    let sb = sandbox(0).await;
+    let mut c = config(&sb.base_url(), &tmp.path().join("outbox.sqlite3"));
+    c.static_dir = Some(pkg.clone());
+    let p = proxy(c).await;
+    let url = format!("http://{}/salebeacon/salebeacon.js", p.addr());
+    let http = reqwest::Client::builder().no_brotli().build().unwrap();
+    let get = |site: Option<&str>, cookie: Option<&str>, etag: Option<&header::HeaderValue>| {
+        let mut r = http.get(&url);
+        if let Some(s) = site {
+            r = r.header("sec-fetch-site", s);
+        }
+        if let Some(c) = cookie {
+            r = r.header(header::COOKIE, c);
+        }
+        if let Some(e) = etag {
+            r = r.header(header::IF_NONE_MATCH, e.clone());
+        }
+        r.send()
+    };
+    let quiet = get(Some("same-origin"), Some("sb_aff=x"), None)
+        .await
+        .unwrap();
+    assert_eq!(quiet.status(), 200);
+    assert_eq!(
+        quiet.headers()[header::VARY],
+        "Accept-Encoding, Cookie, Sec-Fetch-Site"
+    );
+    assert_eq!(quiet.headers()[header::CACHE_CONTROL], "no-cache");
+    assert_eq!(
+        quiet.headers()[header::CONTENT_TYPE],
+        "text/javascript; charset=utf-8"
+    );
+    let quiet_tag = quiet.headers()[header::ETAG].clone();
+    assert_eq!(quiet.text().await.unwrap(), "/* none waits */");
+    let r = get(Some("same-origin"), Some("a=1; sb_wait=1"), None)
+        .await
+        .unwrap();
+    let waiting_tag = r.headers()[header::ETAG].clone();
+    assert_eq!(r.text().await.unwrap(), "/* a sale waits */");
+    assert_ne!(quiet_tag, waiting_tag, "each variant has its own ETag");
+    // Revalidation: the cached variant is still the right one (304), or the other is sent.
+    let r = get(Some("same-origin"), None, Some(&quiet_tag))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    let r = get(Some("same-origin"), Some("sb_wait=1"), Some(&quiet_tag))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "a sale now waits: the other loader");
+    assert_eq!(r.text().await.unwrap(), "/* a sale waits */");
+    // Another origin (its cookies are not this proxy's to see) or no Fetch Metadata: the loader
+    // that checks the mark itself, whatever the request carries; brotli as usual.
+    for (site, cookie) in [
+        (Some("cross-site"), Some("sb_wait=1")),
+        (Some("same-site"), None),
+        (None, Some("sb_wait=1")),
+        (None, None),
+    ] {
+        let r = get(site, cookie, None).await.unwrap();
+        assert_eq!(
+            r.headers()[header::VARY],
+            "Accept-Encoding, Cookie, Sec-Fetch-Site"
+        );
+        assert_eq!(
+            r.text().await.unwrap(),
+            "/* checks */",
+            "{site:?} {cookie:?}"
+        );
+    }
+    let r = http
+        .get(&url)
+        .header("sec-fetch-site", "cross-site")
+        .header(header::ACCEPT_ENCODING, "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"BR-CHECKS");
+    // The variants' own names are plain files, revalidated like the loader.
+    let r = http
+        .get(format!(
+            "http://{}/salebeacon/salebeacon.quiet.js",
+            p.addr()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()[header::VARY], "Accept-Encoding");
+    assert_eq!(r.text().await.unwrap(), "/* none waits */");
+    // A package built before the variants: every page gets the loader that checks.
+    std::fs::remove_file(pkg.join("salebeacon.quiet.js")).unwrap();
+    let r = get(Some("same-origin"), None, None).await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "/* checks */");
+    p.shutdown().await;
+    sb.shutdown().await;
+}

@@ -12,12 +12,25 @@
 //!   writes them at quality 11 for the tracker's files), with `Content-Encoding: br`: what a page
 //!   downloads is then what the size table says.
 //!
+//! - The loader (`salebeacon.js`) is the one file whose answer depends on who asks. A request
+//!   from a page on the proxy's own origin (`Sec-Fetch-Site: same-origin`) gets the loader built
+//!   knowing whether a sale waits in that browser: `salebeacon.waiting.js` when the request carries
+//!   the mark's cookie (`sb_wait`, written by the tracker while a sale waits; see
+//!   [`salebeacon::contract::WAIT_COOKIE`]), `salebeacon.quiet.js` when it does not. So a quiet
+//!   page's loader checks no browser storage at all (that check was most of its main-thread
+//!   time). Any other request (a page on another origin, whose cookies this proxy cannot see; a
+//!   browser that sends no Fetch Metadata; a package built before the variants existed) gets
+//!   `salebeacon.js`, which checks the mark itself. Each answer has its own ETag, and `Vary:
+//!   Cookie, Sec-Fetch-Site` says what it was chosen by; the loader is revalidated on every page
+//!   (`no-cache`), so a browser never keeps one variant past the cookie's change.
+//!
 //! It sits outside the browser trust guard: a GET of a script carries no sale. What is served is
 //! exactly the regular files inside the two folders, and nothing else: names are checked after
 //! percent-decoding (one plain name for the tracker's files, `/`-separated plain segments for the
 //! site; no separator inside a name, no `..`, no dot file, no NUL), and the path the file system
 //! resolves (symlinks followed) must still be inside the folder (see [`Root`]).
 
+use super::cookies;
 use crate::config::ProxyConfig;
 use crate::state::AppState;
 use axum::extract::Path;
@@ -26,6 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use percent_encoding::percent_decode_str;
+use salebeacon::contract::{LOADER_FILE, LOADER_QUIET, LOADER_WAITING, WAIT_COOKIE};
 use std::path::PathBuf;
 
 /// The static-file routes for `config` (none when no folder is configured).
@@ -39,7 +53,18 @@ pub fn routes(config: &ProxyConfig) -> Router<AppState> {
             // separator is refused by `Root::file` like any other.
             get(move |Path(file): Path<String>, headers: HeaderMap| {
                 let root = root.clone();
-                async move { serve(&root, &[file], false, &headers).await }
+                async move {
+                    if file != LOADER_FILE {
+                        return serve(&root, &[file], false, &headers, VARY).await;
+                    }
+                    let mut name = file;
+                    if let Some(variant) = loader_for(&headers) {
+                        if root.file(&[variant.to_owned()], false).await.is_some() {
+                            name = variant.to_owned();
+                        }
+                    }
+                    serve(&root, &[name], false, &headers, LOADER_VARY).await
+                }
             }),
         );
     }
@@ -57,11 +82,31 @@ pub fn routes(config: &ProxyConfig) -> Router<AppState> {
                     }
                 }
                 let index = path.ends_with('/') || segments.is_empty();
-                serve(&root, &segments, index, &headers).await
+                serve(&root, &segments, index, &headers, VARY).await
             }
         }));
     }
     router
+}
+
+/// What every file's answer varies by: the brotli copy or the file itself.
+const VARY: &str = "Accept-Encoding";
+/// What the loader's answer varies by (see [`loader_for`]).
+const LOADER_VARY: &str = "Accept-Encoding, Cookie, Sec-Fetch-Site";
+
+/// The loader built for this request in place of [`LOADER_FILE`], when the proxy can know whether a
+/// sale waits in the browser: only for a page on its own origin, whose cookies it sees.
+fn loader_for(headers: &HeaderMap) -> Option<&'static str> {
+    let same_origin = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"same-origin"));
+    same_origin.then(|| {
+        if cookies::get(headers, WAIT_COOKIE).is_some() {
+            LOADER_WAITING
+        } else {
+            LOADER_QUIET
+        }
+    })
 }
 
 /// A folder whose files may be served, and nothing outside it.
@@ -158,7 +203,13 @@ pub fn is_hashed(name: &str) -> bool {
         .is_some_and(|h| h.len() >= 8 && h != stem && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-async fn serve(root: &Root, segments: &[String], index: bool, headers: &HeaderMap) -> Response {
+async fn serve(
+    root: &Root,
+    segments: &[String],
+    index: bool,
+    headers: &HeaderMap,
+    vary: &'static str,
+) -> Response {
     let Some(path) = root.file(segments, index).await else {
         return not_found();
     };
@@ -219,7 +270,7 @@ async fn serve(root: &Root, segments: &[String], index: bool, headers: &HeaderMa
     if let Ok(v) = HeaderValue::from_str(&etag) {
         out.insert(header::ETAG, v);
     }
-    out.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    out.insert(header::VARY, HeaderValue::from_static(vary));
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -259,6 +310,55 @@ mod tests {
             "text/javascript; charset=utf-8"
         );
         assert_eq!(content_type("README"), "application/octet-stream");
+    }
+
+    #[test]
+    fn the_loader_is_chosen_by_origin_and_the_mark_cookie() {
+        let ask = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(*k, HeaderValue::from_static(v));
+            }
+            loader_for(&h)
+        };
+        assert_eq!(
+            ask(&[("sec-fetch-site", "same-origin")]),
+            Some(LOADER_QUIET)
+        );
+        assert_eq!(
+            ask(&[
+                ("sec-fetch-site", "same-origin"),
+                ("cookie", "a=1; sb_wait=1")
+            ]),
+            Some(LOADER_WAITING)
+        );
+        // Cookies may come in several headers.
+        assert_eq!(
+            ask(&[
+                ("sec-fetch-site", "same-origin"),
+                ("cookie", "a=1"),
+                ("cookie", "sb_wait=1")
+            ]),
+            Some(LOADER_WAITING)
+        );
+        assert_eq!(
+            ask(&[
+                ("sec-fetch-site", "same-origin"),
+                ("cookie", "sb_waiting=1")
+            ]),
+            Some(LOADER_QUIET),
+            "names match exactly"
+        );
+        // Another origin (whose cookies the proxy cannot see), or no Fetch Metadata: the loader
+        // that checks for itself.
+        for site in ["same-site", "cross-site", "none"] {
+            assert_eq!(
+                ask(&[("sec-fetch-site", site), ("cookie", "sb_wait=1")]),
+                None
+            );
+        }
+        assert_eq!(ask(&[("cookie", "sb_wait=1")]), None);
+        assert_eq!(ask(&[]), None);
     }
 
     #[test]
