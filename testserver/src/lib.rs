@@ -12,7 +12,8 @@
 //! - forwards every `/salebeacon/...` request unchanged to the real proxy ([`forward`]), so the
 //!   proxy's file serving, cookies and same-origin checks run exactly as in production;
 //! - records every request it handles ([`log`]) and answers the tests' control API under
-//!   `/__test/` ([`control`]): the log, a reset, an offline switch and a hold switch;
+//!   `/__test/` ([`control`]): the log, a reset, an offline switch, a hold switch, and a switch
+//!   that strips the requests' Fetch Metadata (as from a browser that sends none);
 //! - runs its own accept loop ([`server`]): while offline, API calls under `/salebeacon/` get no
 //!   answer at all, the connection is reset, which the page sees as a network failure; while held,
 //!   they wait unanswered until the hold is lifted, and are then reset the same way (a request
@@ -86,6 +87,7 @@ struct Inner {
     log: RequestLog,
     offline: AtomicBool,
     held: AtomicBool,
+    no_fetch_metadata: AtomicBool,
     forwarder: forward::Forwarder,
 }
 
@@ -100,6 +102,7 @@ impl TestServer {
                 log: RequestLog::default(),
                 offline: AtomicBool::new(false),
                 held: AtomicBool::new(false),
+                no_fetch_metadata: AtomicBool::new(false),
                 forwarder,
             }),
         }
@@ -128,6 +131,14 @@ impl TestServer {
 
     pub fn set_held(&self, held: bool) {
         self.inner.held.store(held, Ordering::SeqCst);
+    }
+
+    pub fn no_fetch_metadata(&self) -> bool {
+        self.inner.no_fetch_metadata.load(Ordering::SeqCst)
+    }
+
+    pub fn set_no_fetch_metadata(&self, on: bool) {
+        self.inner.no_fetch_metadata.store(on, Ordering::SeqCst);
     }
 
     /// Waits while the hold switch is on (at most [`HOLD_MAX`]).
@@ -161,6 +172,10 @@ pub fn app(state: TestServer) -> Router {
             get(control::get_offline).put(control::put_offline),
         )
         .route(control::HOLD, put(control::put_hold))
+        .route(
+            control::NO_FETCH_METADATA,
+            put(control::put_no_fetch_metadata),
+        )
         .fallback(front)
         .with_state(state)
 }
@@ -207,6 +222,17 @@ async fn front(State(state): State<TestServer>, req: Request) -> Response {
             r.extensions_mut().insert(DropConnection);
             r
         } else {
+            let mut req = req;
+            if state.no_fetch_metadata() {
+                for name in [
+                    "sec-fetch-site",
+                    "sec-fetch-mode",
+                    "sec-fetch-dest",
+                    "sec-fetch-user",
+                ] {
+                    req.headers_mut().remove(name);
+                }
+            }
             state.inner.forwarder.forward(req).await
         }
     } else {

@@ -192,6 +192,56 @@ async fn forwards_methods_headers_bodies_and_every_set_cookie() {
 }
 
 #[tokio::test]
+async fn the_fetch_metadata_switch_strips_sec_fetch_headers_only() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (up, _stop_up) = upstream(seen.clone(), Gate::default()).await;
+    let site = site_dir();
+    let mut options = Options::new(site.path());
+    options.proxy = Some(format!("http://{up}"));
+    let (base, _state, _stop) = front(options).await;
+    let ask = || {
+        client()
+            .get(format!("{base}/salebeacon/salebeacon.js"))
+            .header("sec-fetch-site", "same-origin")
+            .header("sec-fetch-mode", "no-cors")
+            .header("sec-fetch-dest", "script")
+            .header("cookie", "sb_wait=1")
+            .send()
+    };
+    let put = |on: &'static str| {
+        client()
+            .put(format!("{base}/__test/no-fetch-metadata"))
+            .body(on)
+            .send()
+    };
+    assert_eq!(put("yes").await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(put("true").await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(ask().await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(put("false").await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(ask().await.unwrap().status(), StatusCode::CREATED);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    for name in ["sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest"] {
+        assert!(seen[0].headers.get(name).is_none(), "{name} stripped");
+        assert!(seen[1].headers.get(name).is_some(), "{name} kept once off");
+    }
+    assert_eq!(
+        seen[0].headers["cookie"], "sb_wait=1",
+        "the rest goes as it came"
+    );
+    // The log records the request as the browser sent it.
+    let logged: Vec<_> = log(&base)
+        .await
+        .into_iter()
+        .filter(|e| e.path == "/salebeacon/salebeacon.js")
+        .collect();
+    assert_eq!(logged.len(), 2);
+    assert!(logged
+        .iter()
+        .all(|e| e.headers.contains_key("sec-fetch-site")));
+}
+
+#[tokio::test]
 async fn streams_the_answer() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (open, gate) = oneshot::channel::<()>();
