@@ -268,6 +268,8 @@ export async function startStack({ proxyArgs = [], proxyEnv = {}, sitePages = nu
         setOffline: (on) => control('offline', { method: 'PUT', body: on ? 'true' : 'false' }),
         /** While on, API calls under /salebeacon/ wait unanswered; switched off, they are reset. */
         setHeld: (on) => control('hold', { method: 'PUT', body: on ? 'true' : 'false' }),
+        /** While off, requests reach the proxy without Sec-Fetch-* headers (as from Safari before 16.4). */
+        setFetchMetadata: (on) => control('no-fetch-metadata', { method: 'PUT', body: on ? 'false' : 'true' }),
         /** The POSTs to /salebeacon/sales that reached the server, mentioning `orderId` if given. */
         salePosts: async (orderId) =>
           (await stack.front.requests()).filter(

@@ -13,7 +13,8 @@
 //!    `visit` glue into `visit.js` (imported only where a page needs the `visit` rules), the
 //!    sale at the edge into `sale.js` (imported by the loader only on a thank-you page it can
 //!    serve without the tracker), and the loader into `salebeacon.js` (an IIFE for the script
-//!    tag);
+//!    tag), built twice more as `salebeacon.quiet.js` and `salebeacon.waiting.js`, the loaders a
+//!    same-origin proxy serves in its place when it knows whether a sale waits;
 //! 4. write content-hashed copies of everything but the loader and point the loader at them;
 //! 5. copy the hand-kept package files (`package.json`, `index.d.ts`, README, LICENSE) and print
 //!    the size table, per kind of page.
@@ -25,6 +26,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+
+use salebeacon::contract;
 
 use crate::{cmd, size, tools};
 
@@ -219,18 +222,23 @@ pub fn build_with(opts: Options, found: &tools::Tools) -> Result<PathBuf> {
     for name in &hashed.written {
         eprintln!("  {name}");
     }
-    cmd::run(
-        cmd::command(esbuild)
-            .arg(stage.join("loader.js"))
-            .args(["--bundle", "--format=iife", "--target=es2020", minify])
-            .arg(format!("--define:__RUNTIME__='{}'", hashed.index))
-            .arg(format!("--define:__VISIT__='{}'", hashed.visit))
-            .arg(format!("--define:__ORDER__='{}'", hashed.order))
-            .arg(format!("--define:__VISIT_GLUE__='{}'", hashed.visit_glue))
-            .arg(format!("--define:__SALE__='{}'", hashed.sale))
-            .arg(format!("--outfile={}", pkg.join(LOADER).display())),
-    )
-    .context("bundling the loader (esbuild)")?;
+    // The loader three times: the one that checks the mark itself, and the two a proxy on the
+    // page's origin serves in its place when the mark's cookie tells it whether a sale waits.
+    for (file, waits) in LOADERS {
+        cmd::run(
+            cmd::command(esbuild)
+                .arg(stage.join("loader.js"))
+                .args(["--bundle", "--format=iife", "--target=es2020", minify])
+                .arg(format!("--define:__RUNTIME__='{}'", hashed.index))
+                .arg(format!("--define:__VISIT__='{}'", hashed.visit))
+                .arg(format!("--define:__ORDER__='{}'", hashed.order))
+                .arg(format!("--define:__VISIT_GLUE__='{}'", hashed.visit_glue))
+                .arg(format!("--define:__SALE__='{}'", hashed.sale))
+                .arg(format!("--define:__WAITS__={waits}"))
+                .arg(format!("--outfile={}", pkg.join(file).display())),
+        )
+        .with_context(|| format!("bundling the loader {file} (esbuild)"))?;
+    }
 
     // Brotli copies (quality 11) of what pages download: the proxy serves them to browsers that
     // take brotli, so a page downloads what the size table says.
@@ -264,7 +272,15 @@ pub fn build_with(opts: Options, found: &tools::Tools) -> Result<PathBuf> {
 }
 
 /// The script-tag loader: the one embed file with a stable name (served `no-cache`).
-pub const LOADER: &str = "salebeacon.js";
+pub const LOADER: &str = contract::LOADER_FILE;
+
+/// The loader's builds, each with what it knows of a waiting sale (`__WAITS__` in loader.js):
+/// nothing (it checks the mark), none waits, one waits (see `salebeacon::contract::WAIT_COOKIE`).
+pub const LOADERS: [(&str, &str); 3] = [
+    (LOADER, "null"),
+    (contract::LOADER_QUIET, "false"),
+    (contract::LOADER_WAITING, "true"),
+];
 /// GA4 capture (`capture: ['ga4']`): the tracker imports it only on pages that ask for it.
 pub const GA4: &str = "ga4.js";
 /// The `visit` module's glue: the tracker imports it only on pages that need the `visit` rules.

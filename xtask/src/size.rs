@@ -123,8 +123,13 @@ pub fn group(n: u64) -> String {
 }
 
 /// What each kind of page downloads with the script-tag embed, and its budget.
-pub const PAGES: [(&str, &[&str], u64); 4] = [
+pub const PAGES: [(&str, &[&str], u64); 5] = [
     ("quiet page", &["salebeacon.js"], QUIET_BUDGET_BROTLI),
+    (
+        "quiet page, proxy on its origin",
+        &["salebeacon.quiet.js"],
+        QUIET_BUDGET_BROTLI,
+    ),
     (
         "landing page",
         &[

@@ -272,9 +272,9 @@ async function assertLaterPixelUnattributed(page) {
 
 /**
  * An earlier visit on shop.test with consent granted leaves what a visit leaves: the four cookies,
- * the storage mirrors, a delivered order in the ledger and a sale still waiting (the proxy was
- * unreachable when the thank-you page sent it, and the tab was closed). Returns the context and
- * the waiting order's id.
+ * the storage mirrors, a delivered order in the ledger and a sale still waiting with its mark
+ * (the `sb_wait` cookie among them; the proxy was unreachable when the thank-you page sent it,
+ * and the tab was closed). Returns the context and the waiting order's id.
  */
 async function earlierGrantedVisit() {
   const page = await stack.newPage();
@@ -296,6 +296,7 @@ async function earlierGrantedVisit() {
       assert.ok(keys.includes(k), `${k} in ${JSON.stringify(keys)}`);
     }
     await waitFor(async () => (await ourDatabases(page)).includes('salebeacon:outbox'), { what: 'the IndexedDB mark' });
+    assert.ok((await ourCookies(context)).includes('sb_wait'), 'the mark cookie');
     await page.close(); // the pagehide beacon is dropped too
     await sleep(1000);
   } finally {

@@ -5,6 +5,7 @@ export const VID_COOKIE = 'sb_vid';
 export const PREFIX = 'salebeacon:';
 export const OUTBOX_KEY = 'outbox';
 export const RAW_KEY = 'r:';
+export const WAIT_COOKIE = 'sb_wait';
 export const SALES_PATH = '/sales';
 export const TOUCH_PATH = '/touch';
 export const STATUS_DUPLICATE = 'duplicate';

@@ -15,7 +15,9 @@
 //
 // The build (cargo xtask build) bundles this with contract.js and fills in __RUNTIME__,
 // __VISIT__, __ORDER__, __VISIT_GLUE__ and __SALE__: the content-hashed file names of the
-// tracker, its two modules, the `visit` module's glue and the sale at the edge.
+// tracker, its two modules, the `visit` module's glue and the sale at the edge. It builds it three
+// times, with __WAITS__ null (salebeacon.js, which checks the mark), false and true (the two a
+// same-origin proxy serves in its place when it knows: salebeacon.quiet.js, .waiting.js).
 import { AFF_COOKIE, DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './contract.js';
 
 (function (w, d) {
@@ -125,9 +127,14 @@ import { AFF_COOKIE, DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './
   };
   w[N].q = q;
   d.addEventListener('DOMContentLoaded', () => noCode() && start(['order']));
-  // A sale an earlier page left waiting (mark.js): IndexedDB's database names answer without a
-  // synchronous call to the browser; the localStorage key where IndexedDB cannot.
-  new Promise((r) => r(indexedDB.databases()))
-    .then((l) => l.some((x) => x.name == mark), () => localStorage.getItem(mark))
-    .then((w) => w && start([]), () => {});
+  // A sale an earlier page left waiting (mark.js). A proxy on this page's origin knows already,
+  // from the mark's cookie on this file's request, and serves this file built to say so
+  // (proxy/src/http/files.rs): __WAITS__ is then true (start the tracker) or false (nothing to
+  // check). Anywhere else it is null and the loader asks: IndexedDB's database names answer
+  // without a synchronous call to the browser; the localStorage key where IndexedDB cannot.
+  if (__WAITS__) start([]);
+  else if (__WAITS__ == null)
+    new Promise((r) => r(indexedDB.databases()))
+      .then((l) => l.some((x) => x.name == mark), () => localStorage.getItem(mark))
+      .then((w) => w && start([]), () => {});
 })(window, document);

@@ -1,5 +1,8 @@
 // The mark a quiet page's loader checks to know whether a sale may wait in this browser:
-// `salebeacon:outbox`, both a localStorage key and the name of an empty IndexedDB database.
+// `salebeacon:outbox`, both a localStorage key and the name of an empty IndexedDB database; and
+// the `sb_wait` cookie, which tells a proxy on the page's own origin the same thing from the
+// loader's request, so that it serves a loader that needs no check at all (src/contract.rs,
+// `WAIT_COOKIE`; proxy/src/http/files.rs).
 //
 // Why two: the loader asks IndexedDB for its databases' names (`indexedDB.databases()`), an
 // asynchronous call that costs a page about 1 ms less than its first localStorage read, which in
@@ -15,12 +18,17 @@
 // waiting at a settle point (`persist`: the sale queued, a failed attempt, the page hidden or
 // going away), and removed only when it may exist (`clear`): this page made it, the key was there
 // when this page first looked (an earlier page may have made it), or the loader found it (`found`:
-// this also heals a database left behind when one tab delivered another tab's sale). A page
+// this also heals a database left behind when one tab delivered another tab's sale). The cookie
+// follows the database: written and removed at the same points, so `document.cookie`, a
+// synchronous call to the browser process, runs only on a page where a sale outlives its attempt
+// or may have done so (it is written synchronously, so it survives a page that is going away,
+// where an IndexedDB open may not complete: Firefox). A page
 // closed while its only sale is in flight may leave the key without the database: its keepalive
 // request still goes, and should it fail, the next working page (or an engine that reads the key)
 // sends the sale again.
 import * as storage from './storage.js';
-import { PREFIX, OUTBOX_KEY } from './contract.js';
+import { setCookie } from './cookies.js';
+import { PREFIX, OUTBOX_KEY, WAIT_COOKIE, OUTBOX_MAX_AGE_MS } from './contract.js';
 
 const NAME = PREFIX + OUTBOX_KEY;
 let before; // whether the key was there when this page first looked
@@ -44,24 +52,26 @@ export function set() {
   if (!look()) storage.set(OUTBOX_KEY, '1');
 }
 
-/** A sale stays waiting beyond this page's attempt: the database too (once per page). */
+/** A sale stays waiting beyond this page's attempt: the cookie and the database too (once per page). */
 export function persist() {
   set();
   if (made) return;
   made = true;
   try {
+    setCookie(WAIT_COOKIE, 1, OUTBOX_MAX_AGE_MS / 1000);
     const r = indexedDB.open(NAME);
     r.onsuccess = () => r.result.close();
   } catch (_) {}
 }
 
-/** No sale waits (or consent denied: `all`): the key goes, and the database where it may exist. */
+/** No sale waits (or consent denied: `all`): the key goes, and the cookie and the database where they may exist. */
 export function clear(all) {
   look();
   storage.remove(OUTBOX_KEY);
   if (all || before || made || seen) {
     made = seen = false;
     try {
+      setCookie(WAIT_COOKIE, '', 0);
       indexedDB.deleteDatabase(NAME);
     } catch (_) {}
   }

@@ -38,7 +38,7 @@ export function parseOptions(o) {
       bad(k, s ? `is not an init option; did you mean ${s}?` : `is not an init option (known: ${NAMES.join(', ')})`);
     }
   }
-  const v = (k) => (o[k] === undefined ? undefined : o[k]);
+  const v = (k) => o[k];
   let x;
   if ((x = v('endpoint')) !== undefined) {
     if (typeof x !== 'string') bad('endpoint', `must be a string, not ${kind(x)}`);

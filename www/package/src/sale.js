@@ -13,13 +13,14 @@
 // Nothing may be lost on the way. The request is `keepalive`, so it goes on if the visitor
 // leaves; and if the page is hidden or goes away before the answer, the sale is written to
 // localStorage under the key the tracker uses for a sale its rules have not checked yet
-// (outbox.js, `r:`), with the mark (mark.js): should the request fail, the next page's tracker
-// checks and sends it (and the proxy answers `duplicate` if the request did arrive). It is not
+// (outbox.js, `r:`), with the mark (mark.js: its key, cookie and database): should the request
+// fail, the next page's tracker checks and sends it (and the proxy answers `duplicate` if the
+// request did arrive). It is not
 // written before the request: localStorage's first call is a synchronous call to the browser
 // process, about a millisecond of the page's main thread (measured, SALEBEACON_BENCH_AB).
 //
 // A file of its own, loaded only by a page with such a sale, so a quiet page does not download it.
-import { PREFIX, OUTBOX_KEY, RAW_KEY, SALES_PATH, STATUS_DUPLICATE } from './contract.js';
+import { PREFIX, OUTBOX_KEY, RAW_KEY, SALES_PATH, STATUS_DUPLICATE, WAIT_COOKIE, OUTBOX_MAX_AGE_MS } from './contract.js';
 
 const MARK = PREFIX + OUTBOX_KEY;
 
@@ -47,6 +48,8 @@ export function sell(c, endpoint, hand) {
       localStorage.setItem(key, `{"sale":${body},"at":${Date.now()}}`);
       localStorage.setItem(MARK, '1');
       indexedDB.open(MARK).onsuccess = (e) => e.target.result.close();
+      // The mark's cookie, as cookies.js writes it (written out here to keep this file small).
+      d.cookie = `${WAIT_COOKIE}=1; Path=/; Max-Age=${OUTBOX_MAX_AGE_MS / 1000}; SameSite=Lax`;
     } catch (_) {}
   };
   const hidden = () => d.visibilityState == 'hidden' && keep();
