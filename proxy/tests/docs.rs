@@ -90,13 +90,14 @@ fn the_data_inventory_matches_the_code() {
     let inventory = &readme[start..end];
     let named = |name: &str| inventory.contains(&format!("`{name}`"));
 
-    // Cookies: the contract's and the dashboard's.
-    use salebeacon::contract::{AFF_COOKIES, STORAGE_PREFIX, VID_COOKIES};
+    // Cookies: the contract's (the mark's too) and the dashboard's.
+    use salebeacon::contract::{AFF_COOKIES, STORAGE_PREFIX, VID_COOKIES, WAIT_COOKIE};
     let mut cookies: Vec<&str> = AFF_COOKIES
         .iter()
         .chain(VID_COOKIES.iter())
         .copied()
         .collect();
+    cookies.push(WAIT_COOKIE);
     cookies.push(salebeacon_proxy::http::session::COOKIE);
     for c in &cookies {
         assert!(
