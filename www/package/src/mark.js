@@ -4,9 +4,10 @@
 // loader's request, so that it serves a loader that needs no check at all (src/contract.rs,
 // `WAIT_COOKIE`; proxy/src/http/files.rs).
 //
-// Why two: the loader asks IndexedDB for its databases' names (`indexedDB.databases()`), an
-// asynchronous call that costs a page about 1 ms less than its first localStorage read, which in
-// Chromium is two synchronous calls to the browser process (ARCHITECTURE.md has the figures). The
+// Why a key and a database: the loader asks IndexedDB for its databases' names
+// (`indexedDB.databases()`), an asynchronous call that costs a page about 1 ms less than its first
+// localStorage read, which in Chromium is two synchronous calls to the browser process
+// (ARCHITECTURE.md has the figures). The
 // localStorage key stays where IndexedDB cannot answer (no `databases()`, as in Firefox before
 // 126; IndexedDB refused, as in some private modes and sandboxed frames), and for the tracker and
 // older loaders.
@@ -22,10 +23,10 @@
 // follows the database: written and removed at the same points, so `document.cookie`, a
 // synchronous call to the browser process, runs only on a page where a sale outlives its attempt
 // or may have done so (it is written synchronously, so it survives a page that is going away,
-// where an IndexedDB open may not complete: Firefox). A page
-// closed while its only sale is in flight may leave the key without the database: its keepalive
-// request still goes, and should it fail, the next working page (or an engine that reads the key)
-// sends the sale again.
+// where an IndexedDB open may not complete: Firefox). A page closed while its only sale is in
+// flight may leave the key without the database and the cookie: its keepalive request still
+// goes, and should it fail, the next working page (or an engine that reads the key) sends the
+// sale again.
 import * as storage from './storage.js';
 import { setCookie } from './cookies.js';
 import { PREFIX, OUTBOX_KEY, WAIT_COOKIE, OUTBOX_MAX_AGE_MS } from './contract.js';
