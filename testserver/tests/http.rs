@@ -72,6 +72,41 @@ struct Seen {
 
 type Gate = std::sync::Arc<Mutex<Option<oneshot::Receiver<()>>>>;
 
+/// A front that forwards to a stand-in [`upstream`], and what that upstream saw; both stop when
+/// this is dropped.
+struct Stand {
+    base: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    _site: tempfile::TempDir,
+    _stops: [oneshot::Sender<()>; 2],
+}
+
+async fn front_to_upstream(gate: Gate) -> Stand {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (up, stop_up) = upstream(seen.clone(), gate).await;
+    let site = site_dir();
+    let mut options = Options::new(site.path());
+    options.proxy = Some(format!("http://{up}"));
+    let (base, _state, stop) = front(options).await;
+    Stand {
+        base,
+        seen,
+        _site: site,
+        _stops: [stop_up, stop],
+    }
+}
+
+/// `PUT /__test/{name}` with `body`: the answer's status.
+async fn put_switch(base: &str, name: &str, body: &'static str) -> StatusCode {
+    client()
+        .put(format!("{base}/__test/{name}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// An upstream that records each request and answers: `/salebeacon/stream` with one chunk, then a
 /// second one once the gate opens; anything else with two `Set-Cookie` headers and the body back.
 async fn upstream(
@@ -142,12 +177,8 @@ fn two_chunks(
 
 #[tokio::test]
 async fn forwards_methods_headers_bodies_and_every_set_cookie() {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (up, _stop_up) = upstream(seen.clone(), Gate::default()).await;
-    let site = site_dir();
-    let mut options = Options::new(site.path());
-    options.proxy = Some(format!("http://{up}"));
-    let (base, _state, _stop) = front(options).await;
+    let stand = front_to_upstream(Gate::default()).await;
+    let (base, seen) = (stand.base.clone(), stand.seen.clone());
 
     let r = client()
         .patch(format!("{base}/salebeacon/admin/sales/ORD-1?x=1&y=%20"))
@@ -193,12 +224,8 @@ async fn forwards_methods_headers_bodies_and_every_set_cookie() {
 
 #[tokio::test]
 async fn the_fetch_metadata_switch_strips_sec_fetch_headers_only() {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (up, _stop_up) = upstream(seen.clone(), Gate::default()).await;
-    let site = site_dir();
-    let mut options = Options::new(site.path());
-    options.proxy = Some(format!("http://{up}"));
-    let (base, _state, _stop) = front(options).await;
+    let stand = front_to_upstream(Gate::default()).await;
+    let (base, seen) = (stand.base.clone(), stand.seen.clone());
     let ask = || {
         client()
             .get(format!("{base}/salebeacon/salebeacon.js"))
@@ -208,16 +235,11 @@ async fn the_fetch_metadata_switch_strips_sec_fetch_headers_only() {
             .header("cookie", "sb_wait=1")
             .send()
     };
-    let put = |on: &'static str| {
-        client()
-            .put(format!("{base}/__test/no-fetch-metadata"))
-            .body(on)
-            .send()
-    };
-    assert_eq!(put("yes").await.unwrap().status(), StatusCode::BAD_REQUEST);
-    assert_eq!(put("true").await.unwrap().status(), StatusCode::NO_CONTENT);
+    let put = |on| put_switch(&base, "no-fetch-metadata", on);
+    assert_eq!(put("yes").await, StatusCode::BAD_REQUEST);
+    assert_eq!(put("true").await, StatusCode::NO_CONTENT);
     assert_eq!(ask().await.unwrap().status(), StatusCode::CREATED);
-    assert_eq!(put("false").await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(put("false").await, StatusCode::NO_CONTENT);
     assert_eq!(ask().await.unwrap().status(), StatusCode::CREATED);
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2);
@@ -243,14 +265,9 @@ async fn the_fetch_metadata_switch_strips_sec_fetch_headers_only() {
 
 #[tokio::test]
 async fn streams_the_answer() {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (open, gate) = oneshot::channel::<()>();
-    let gate: Gate = std::sync::Arc::new(Mutex::new(Some(gate)));
-    let (up, _stop_up) = upstream(seen, gate).await;
-    let site = site_dir();
-    let mut options = Options::new(site.path());
-    options.proxy = Some(format!("http://{up}"));
-    let (base, _state, _stop) = front(options).await;
+    let stand = front_to_upstream(std::sync::Arc::new(Mutex::new(Some(gate)))).await;
+    let base = stand.base.clone();
     let mut r = client()
         .get(format!("{base}/salebeacon/stream"))
         .send()
@@ -470,27 +487,13 @@ fn now_ms() -> u64 {
 
 #[tokio::test]
 async fn offline_resets_api_calls_and_keeps_files() {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (up, _stop_up) = upstream(seen.clone(), Gate::default()).await;
-    let site = site_dir();
-    let mut options = Options::new(site.path());
-    options.proxy = Some(format!("http://{up}"));
-    let (base, _state, _stop) = front(options).await;
+    let stand = front_to_upstream(Gate::default()).await;
+    let (base, seen) = (stand.base.clone(), stand.seen.clone());
     let http = client();
-    let switch = |on: &'static str| {
-        let http = http.clone();
-        let base = base.clone();
-        async move {
-            let r = http
-                .put(format!("{base}/__test/offline"))
-                .body(on)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::NO_CONTENT);
-        }
-    };
-    switch("true").await;
+    assert_eq!(
+        put_switch(&base, "offline", "true").await,
+        StatusCode::NO_CONTENT
+    );
     let err = http
         .post(format!("{base}/salebeacon/sales"))
         .body("{\"order_id\":\"OFF-1\"}")
@@ -518,7 +521,10 @@ async fn offline_resets_api_calls_and_keeps_files() {
         "nothing else reached upstream"
     );
 
-    switch("false").await;
+    assert_eq!(
+        put_switch(&base, "offline", "false").await,
+        StatusCode::NO_CONTENT
+    );
     let r = http
         .post(format!("{base}/salebeacon/sales"))
         .body("{\"order_id\":\"OFF-2\"}")
