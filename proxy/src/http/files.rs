@@ -57,13 +57,15 @@ pub fn routes(config: &ProxyConfig) -> Router<AppState> {
                     if file != LOADER_FILE {
                         return serve(&root, &[file], false, &headers, VARY).await;
                     }
-                    let mut name = file;
+                    // The variant this request is owed, if the build has it; else the loader.
                     if let Some(variant) = loader_for(&headers) {
-                        if root.file(&[variant.to_owned()], false).await.is_some() {
-                            name = variant.to_owned();
+                        let r =
+                            serve(&root, &[variant.to_owned()], false, &headers, LOADER_VARY).await;
+                        if r.status() != StatusCode::NOT_FOUND {
+                            return r;
                         }
                     }
-                    serve(&root, &[name], false, &headers, LOADER_VARY).await
+                    serve(&root, &[file], false, &headers, LOADER_VARY).await
                 }
             }),
         );
