@@ -11,6 +11,7 @@
 //! | `wasm-bindgen` + `wasm-bindgen-test-runner` | JS glue, browser tests; must equal the `wasm-bindgen` version in `Cargo.lock` (the CLI refuses other versions' modules) | `cargo install wasm-bindgen-cli --version <exact>` |
 //! | `wasm-opt` (binaryen 132) | size; Debian's binaryen is too old and emits modules Chromium rejects | `npm install --prefix .tools binaryen@132` |
 //! | `esbuild` | bundles and minifies the tracker's JavaScript (loader, tracker, wasm-bindgen glue) | `npm install --prefix .tools esbuild@<pinned>` |
+//! | `terser` | minifies esbuild's bundles further (-280 B brotli on `index.js`, -43 on the loader: measured) | `npm install --prefix .tools terser@<pinned>` |
 //! | `chromium`, `chromedriver` | headless browser tests | `apt-get install chromium chromium-driver` |
 //! | `firefox-esr`, `WebKitWebDriver` + MiniBrowser, `Xvfb` | the e2e suite in Firefox and WebKit (`www/e2e/ENGINES.md`) | `apt-get install firefox-esr webkit2gtk-driver xvfb` |
 //!
@@ -27,6 +28,8 @@ use crate::cmd;
 pub const BINARYEN_VERSION: &str = "132";
 /// The esbuild release that bundles the tracker's JavaScript (npm package `esbuild`).
 pub const ESBUILD_VERSION: &str = "0.28.2";
+/// The terser release that minifies esbuild's bundles further (npm package `terser`).
+pub const TERSER_VERSION: &str = "5.51.4";
 /// Where npm-installed tools go (git-ignored).
 pub const TOOLS_DIR: &str = ".tools";
 /// The Rust target of the browser module.
@@ -48,6 +51,8 @@ pub struct Tools {
     pub wasm_opt: Option<PathBuf>,
     /// `esbuild`, when the package is built (it comes with `wasm-opt`).
     pub esbuild: Option<PathBuf>,
+    /// `terser`, likewise.
+    pub terser: Option<PathBuf>,
     /// `chromedriver`, when the browser was asked for.
     pub chromedriver: Option<PathBuf>,
     /// The Chromium binary (`$CHROMIUM` or `/usr/bin/chromium`), when the browser was asked for
@@ -69,7 +74,8 @@ pub fn ensure(needs: Needs) -> Result<Tools> {
     }
     if needs.wasm_opt {
         tools.wasm_opt = Some(ensure_wasm_opt()?);
-        tools.esbuild = Some(ensure_esbuild()?);
+        tools.esbuild = Some(ensure_js_tool("esbuild", ESBUILD_VERSION)?);
+        tools.terser = Some(ensure_js_tool("terser", TERSER_VERSION)?);
     }
     if needs.browser {
         tools.chromedriver = Some(ensure_browser()?);
@@ -234,78 +240,75 @@ fn ensure_wasm_bindgen() -> Result<()> {
     Ok(())
 }
 
-/// `.tools/node_modules/.bin/wasm-opt`, installed from npm if missing or of another version.
-fn ensure_wasm_opt() -> Result<PathBuf> {
-    let tools = cmd::root().join(TOOLS_DIR);
-    let wasm_opt = tools.join("node_modules/.bin/wasm-opt");
-    if wasm_opt_version(&wasm_opt).as_deref() == Some(BINARYEN_VERSION) {
-        eprintln!(
-            "wasm-opt {BINARYEN_VERSION}: installed ({})",
-            shown(&wasm_opt)
-        );
-        return Ok(wasm_opt);
-    }
-    eprintln!("wasm-opt {BINARYEN_VERSION}: missing, installing npm binaryen@{BINARYEN_VERSION} into {TOOLS_DIR}/");
-    cmd::run(cmd::command("npm").args([
-        "install",
-        "--no-save",
-        "--no-audit",
-        "--no-fund",
-        "--prefix",
-        TOOLS_DIR,
-        &format!("binaryen@{BINARYEN_VERSION}"),
-    ]))
-    .context("installing wasm-opt (needs node and npm: `apt-get install nodejs npm`)")?;
-    match wasm_opt_version(&wasm_opt) {
-        Some(v) if v == BINARYEN_VERSION => Ok(wasm_opt),
-        other => bail!(
-            "npm installed binaryen, but {} reports version {}",
-            wasm_opt.display(),
-            other.as_deref().unwrap_or("nothing")
-        ),
-    }
-}
+/// The npm packages installed into [`TOOLS_DIR`], with their pinned versions. They are always
+/// installed together: `npm install --no-save` of one package removes the others.
+const NPM_TOOLS: [(&str, &str); 3] = [
+    ("binaryen", BINARYEN_VERSION),
+    ("esbuild", ESBUILD_VERSION),
+    ("terser", TERSER_VERSION),
+];
 
-/// `.tools/node_modules/.bin/esbuild`, installed from npm if missing or of another version.
-fn ensure_esbuild() -> Result<PathBuf> {
-    let esbuild = cmd::root()
+/// `.tools/node_modules/.bin/<bin>` of the pinned `version`, the npm tools installed if it is
+/// missing or of another version. `reported` reads the version out of `<bin> --version`.
+fn ensure_npm_tool(
+    bin: &str,
+    version: &str,
+    reported: fn(&str) -> Option<&str>,
+) -> Result<PathBuf> {
+    let path = cmd::root()
         .join(TOOLS_DIR)
-        .join("node_modules/.bin/esbuild");
-    let version =
-        || cmd::probe(Command::new(&esbuild).arg("--version")).map(|v| v.trim().to_owned());
-    if version().as_deref() == Some(ESBUILD_VERSION) {
-        eprintln!("esbuild {ESBUILD_VERSION}: installed ({})", shown(&esbuild));
-        return Ok(esbuild);
+        .join("node_modules/.bin")
+        .join(bin);
+    let found = || {
+        cmd::probe(Command::new(&path).arg("--version"))
+            .and_then(|out| reported(&out).map(str::to_owned))
+    };
+    if found().as_deref() == Some(version) {
+        eprintln!("{bin} {version}: installed ({})", shown(&path));
+        return Ok(path);
     }
-    eprintln!("esbuild {ESBUILD_VERSION}: missing, installing npm esbuild@{ESBUILD_VERSION} into {TOOLS_DIR}/");
-    cmd::run(cmd::command("npm").args([
-        "install",
-        "--no-save",
-        "--no-audit",
-        "--no-fund",
-        "--prefix",
-        TOOLS_DIR,
-        &format!("binaryen@{BINARYEN_VERSION}"),
-        &format!("esbuild@{ESBUILD_VERSION}"),
-    ]))
-    .context("installing esbuild (needs node and npm: `apt-get install nodejs npm`)")?;
-    match version() {
-        Some(v) if v == ESBUILD_VERSION => Ok(esbuild),
+    let packages: Vec<String> = NPM_TOOLS.iter().map(|(p, v)| format!("{p}@{v}")).collect();
+    eprintln!(
+        "{bin} {version}: missing, installing npm {} into {TOOLS_DIR}/",
+        packages.join(" ")
+    );
+    cmd::run(
+        cmd::command("npm")
+            .args([
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                TOOLS_DIR,
+            ])
+            .args(&packages),
+    )
+    .with_context(|| {
+        format!("installing {bin} (needs node and npm: `apt-get install nodejs npm`)")
+    })?;
+    match found() {
+        Some(v) if v == version => Ok(path),
         other => bail!(
-            "npm installed esbuild, but {} reports version {}",
-            esbuild.display(),
+            "npm installed {bin}, but {} reports version {}",
+            path.display(),
             other.as_deref().unwrap_or("nothing")
         ),
     }
 }
 
-/// `wasm-opt version 132 (version_132)` → `132`.
-fn wasm_opt_version(wasm_opt: &Path) -> Option<String> {
-    let out = cmd::probe(Command::new(wasm_opt).arg("--version"))?;
-    out.split_whitespace()
-        .skip_while(|w| *w != "version")
-        .nth(1)
-        .map(str::to_owned)
+/// `wasm-opt`: `wasm-opt version 132 (version_132)` → `132`.
+fn ensure_wasm_opt() -> Result<PathBuf> {
+    ensure_npm_tool("wasm-opt", BINARYEN_VERSION, |out| {
+        out.split_whitespace()
+            .skip_while(|w| *w != "version")
+            .nth(1)
+    })
+}
+
+/// `esbuild` (`0.28.2`) and `terser` (`terser 5.51.4`): the version is the last word.
+fn ensure_js_tool(bin: &str, version: &str) -> Result<PathBuf> {
+    ensure_npm_tool(bin, version, |out| out.split_whitespace().last())
 }
 
 /// Chromium and its WebDriver for `wasm-bindgen-test-runner`; returns the chromedriver path.
