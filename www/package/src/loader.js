@@ -27,17 +27,25 @@ import { AFF_COOKIE, DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './
   if (!stub) stub = w[N] = function () { (stub.q = stub.q || []).push(arguments); };
   const q = (stub.q = stub.q || []);
   const s = d.currentScript;
-  const dir = new URL('.', s ? s.src : `/${N}/`);
-  const a = s ? s.dataset : {};
+  const l = location;
+  // What a quiet page runs touches no Web API it would not touch anyway: each first use of one
+  // (`dataset`, `URL`, `URLSearchParams`, `navigator`) costs a quarter of a millisecond or so
+  // (measured), as the browser builds its bindings. So attributes are read one by one, this
+  // file's folder is cut out of its address by hand, the query is parsed only where a name
+  // could be in it, and `navigator` is asked only on the way to the proxy.
+  const a = (k) => s && s.getAttribute(`data-${k}`);
+  const src = (s ? s.src : `/${N}/`).split('#')[0].split('?')[0];
+  const dir = src.slice(0, src.lastIndexOf('/') + 1);
   const o = {};
-  o.endpoint = a.endpoint || (dir.origin == location.origin ? dir.pathname : dir.href).replace(/\/$/, '');
-  if (a.params) o.params = a.params.split(',').map((p) => p.trim()).filter(String);
-  if (a.windowDays) o.windowDays = +a.windowDays;
-  for (const k of ['model', 'cookieDomain', 'consent', 'capture']) if (a[k]) o[k] = a[k];
-  for (const k of ['respectGpc', 'cleanUrl']) if (a[k] != null) o[k] = a[k] != 'false' && a[k] != '0';
+  o.endpoint = a('endpoint') || dir.slice(dir.startsWith(l.origin + '/') && l.origin.length, -1);
+  let x;
+  for (const [k, n = k] of [['model'], ['cookieDomain', 'cookie-domain'], ['consent'], ['capture'], ['params'], ['windowDays', 'window-days']]) if ((x = a(n))) o[k] = x;
+  for (const [k, n] of [['respectGpc', 'respect-gpc'], ['cleanUrl', 'clean-url']]) if ((x = a(n)) != null) o[k] = x != 'false' && x != '0';
+  if (o.params) o.params = o.params.split(',').map((p) => p.trim()).filter(String);
+  if (o.windowDays) o.windowDays = +o.windowDays;
   const noCode = () => d.querySelector(`script[type="application/json"][data-${N}-sale]`);
   const mark = PREFIX + OUTBOX_KEY;
-  const url = (f) => new URL(f, dir).href;
+  const url = (f) => dir + f;
   let boot, edge;
 
   // Fetches the tracker and the rules modules `need` names side by side, then hands over.
@@ -57,14 +65,15 @@ import { AFF_COOKIE, DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './
   // Is there work? Only these cheap checks run on a quiet page.
   let params = o.params || DEFAULT_PARAMS;
   for (const c of q) if (c[0] == 'init' && c[1] && c[1].params) params = c[1].params;
-  const search = new URLSearchParams(location.search);
-  const need = [];
+  const all = GROWI_PARAMS.concat(params);
+  const search = all.some((p) => l.search.includes(p)) || l.search.includes('%') ? new URLSearchParams(l.search) : new Map();
   // The recognised parameters present, in priority order (what they are worth is the core's call).
-  const found = GROWI_PARAMS.concat(params).filter((p, i, all) => search.has(p) && all.indexOf(p) == i);
+  const found = all.filter((p, i) => search.has(p) && all.indexOf(p) == i);
+  const need = [];
   if (found.length || q.some((c) => c[0] == 'ready')) need.push('visit');
   // GA4 capture (data-capture="ga4"; ga4.js in the tracker reads the events): a purchase in the
   // dataLayer is work, whether pushed before this ran or later. (`[1]`: gtag's arguments.)
-  const dl = a.capture && (w.dataLayer = w.dataLayer || []);
+  const dl = o.capture && (w.dataLayer = w.dataLayer || []);
   if (dl) {
     const bought = (x) => [].some.call(x, (e) => e && (e.event || e[1]) == 'purchase');
     const push = dl.push;
@@ -78,7 +87,7 @@ import { AFF_COOKIE, DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './
   // Control): the two edge paths below. Either hands the proxy what the page gave, as given; the
   // proxy applies the core's rules natively. Whatever is not plainly taken goes the tracker's way.
   const e = o.endpoint;
-  const near = e[0] == '/' && e[1] != '/' && (o.consent || 'granted') == 'granted' && !(o.respectGpc != false && navigator.globalPrivacyControl);
+  const near = () => e[0] == '/' && e[1] != '/' && (o.consent || 'granted') == 'granted' && !(o.respectGpc != false && navigator.globalPrivacyControl);
 
   // A sale at the edge (sale.js): on a page with no capture to make and no options set in
   // script, a sale whose visitor came from a creator (the `sb_aff` cookie is there; whether it
@@ -87,7 +96,7 @@ import { AFF_COOKIE, DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './
   // does not plainly take, go to the tracker (`hand`). The cookie is asked for asynchronously
   // where the browser can (Cookie Store API): `document.cookie` is a synchronous call to the
   // browser process, the dearest thing such a page would do (1-4 ms, measured in a trace).
-  const edgeable = () => !boot && near && !found.length && !dl && q.every((c) => c[0] == 'sale' || (c[0] == 'init' && !c[1]));
+  const edgeable = () => !boot && near() && !found.length && !dl && q.every((c) => c[0] == 'sale' || (c[0] == 'init' && !c[1]));
   const hand = (c) => (w[N].loaded ? w[N].apply(0, c) : (q.push(c), start(['order'])));
   const sell = (c) =>
     new Promise((r) => r(w.cookieStore ? cookieStore.get(AFF_COOKIE) : RegExp(`(^|; )${AFF_COOKIE}=`).test(d.cookie)))
@@ -102,10 +111,10 @@ import { AFF_COOKIE, DEFAULT_PARAMS, GROWI_PARAMS, PREFIX, OUTBOX_KEY } from './
   // (a queued command, cleanUrl, an answer that is not a capture) goes the tracker's way, which
   // captures in the WebAssembly. (`need == 'visit'`: the list is exactly ['visit'].)
   edge =
-    need == 'visit' && !q.length && near && !o.cleanUrl &&
+    need == 'visit' && !q.length && !o.cleanUrl && near() &&
     fetch(e + '/touch', {
       method: 'POST',
-      body: JSON.stringify({ url_params: found.map((p) => [p, search.get(p)]), model: a.model, window_days: a.windowDays, domain: a.cookieDomain }),
+      body: JSON.stringify({ url_params: found.map((p) => [p, search.get(p)]), model: o.model, window_days: a('window-days'), domain: o.cookieDomain }),
       keepalive: true,
     })
       .then((r) => r.json())
