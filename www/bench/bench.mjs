@@ -965,9 +965,13 @@ function report({ results, waiting, empty, drains, base }) {
       `working page, ${l}: <= ${fmtInt(BUDGET.workBytes)} B, <= ${BUDGET.workMs} ms main thread (script) at 1x, no task of its own >= ${LONG_TASK} ms at 4x: ${met(s.bytes <= BUDGET.workBytes && s.script1 <= BUDGET.workMs && s.own4 < LONG_TASK)} (${fmtInt(s.bytes)} B, ${fmtMs(s.script1, 2)} ms script, longest task of its own ${fmtMs(s.own4, 0)} ms (worst load ${fmtMs(s.ownWorst4, 0)} ms), of the page ${fmtMs(s.long4, 0)} ms; all tasks ${fmtMs(s.task1, 1)} ms)`,
     );
   }
-  for (const x of w) {
+  // Read as the working page's must is written: time at 1x, long tasks at 1x and at 4x. Ready at
+  // 4x is printed, not judged: the same page with nothing waiting is far past 100 ms there.
+  const [w1, w4] = [1, 4].map((cpu) => w.find((x) => x.cpu === cpu));
+  const wait = (x) => `ready ${fmtMs(x.ready, 0)} ms, ${fmtMs(x.readyEmpty, 0)} ms with nothing waiting, longest task ${fmtMs(x.long, 0)} ms, worst load ${fmtMs(x.worst, 0)} ms`;
+  if (w1 && w4) {
     lines.push(
-      `${fmtInt(WAITING)} waiting at ${x.cpu}x: ready <= ${BUDGET.readyMs} ms, no task >= ${LONG_TASK} ms: ${met(x.ready <= BUDGET.readyMs && x.long < LONG_TASK)} (ready ${fmtMs(x.ready, 0)} ms, ${fmtMs(x.readyEmpty, 0)} ms with nothing waiting, longest task ${fmtMs(x.long, 0)} ms, worst load ${fmtMs(x.worst, 0)} ms)`,
+      `${fmtInt(WAITING)} waiting: ready <= ${BUDGET.readyMs} ms at 1x, no task >= ${LONG_TASK} ms at 1x and 4x: ${met(w1.ready <= BUDGET.readyMs && w1.long < LONG_TASK && w4.long < LONG_TASK)} (1x: ${wait(w1)}; 4x: ${wait(w4)})`,
     );
   }
   console.log(`\nBudgets (salebeacon)\n\n${lines.map((l) => `- ${l}`).join('\n')}`);
