@@ -601,10 +601,11 @@ async function launchFirefox(engine, { domains, hosts }) {
   const { default: puppeteer } = await import('puppeteer-core');
   // network.dns.localDomains resolves the listed names to loopback: exact names, no wildcards.
   const names = [...new Set([...domains, ...hosts])];
-  engine.capabilities = Object.freeze({
+  const capabilities = {
     multipleTabs: true, cookiesApi: true, addCookies: true, requestEvents: true, offline: true,
     initScripts: true, consoleEvents: true, cdp: false,
-  });
+  };
+  engine.capabilities = Object.freeze({ ...capabilities });
   engine.hostMapping = `network.dns.localDomains=${names.join(',')}`;
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-firefox-'));
   engine.finally.push(() => fs.rmSync(profile, { recursive: true, force: true }));
@@ -638,6 +639,11 @@ async function launchFirefox(engine, { domains, hosts }) {
     }
   });
   engine.version = await browser.version();
+  // emulation.setNetworkConditions (offline) is in Firefox ESR 153 and not in ESR 140 (the
+  // firefox-esr Debian 12 installs on some machines: "unknown command"); below 153 the tests go
+  // offline the WebKit way, through the test server.
+  const major = Number((/(\d+)\./.exec(engine.version) || [])[1]) || 0;
+  engine.capabilities = Object.freeze({ ...capabilities, offline: major >= 153 });
   engine.native = browser;
   engine._startContext = async (context) => {
     const pc = await browser.createBrowserContext();
@@ -708,7 +714,10 @@ function wrapPuppeteerPage(context, pp) {
     },
     fill: async (selector, text, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) => {
       await page.waitForSelector(selector, { timeoutMs, visible: true });
-      await pp.locator(selector).setTimeout(timeoutMs).fill(String(text));
+      // Focused and selected in the page, then typed as keys: puppeteer's locator fill() never
+      // settles in Firefox ESR 140 (Debian 12's firefox-esr on some machines).
+      await pp.$eval(selector, (el) => (el.focus(), el.select && el.select()));
+      await pp.type(selector, String(text));
     },
     _screenshot: async () => Buffer.from(await pp.screenshot({ type: 'png' })),
     // BiDi browsingContext.close: the tab goes as if the user closed it; pagehide fires.
