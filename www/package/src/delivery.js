@@ -15,7 +15,7 @@
 //   answers `duplicate` for what already arrived.
 import * as outbox from './outbox.js';
 import { withLock } from './lock.js';
-import { need, later } from './rules.js';
+import { need } from './rules.js';
 import { fail } from './errors.js';
 import { SALES_PATH, OUTBOX_MAX_AGE_MS, STATUS_DUPLICATE } from './contract.js';
 
@@ -128,9 +128,6 @@ async function settle(orderId, e, keepalive) {
  * backoff has passed; at most ROUND a round. Drops sales past the outbox's maximum age.
  */
 export async function flush(force) {
-  // What follows reads every waiting sale (a thousand, after a proxy's long outage): in a task of
-  // its own, after what the page's start-up still runs (`init` resolving, `ready` callbacks).
-  await later();
   if (!target) return;
   // Sales stored before their rules arrived are checked first (tracker.js).
   try {
